@@ -1,0 +1,48 @@
+# The two commands the README promises: `make run` and `make test`.
+# Works on a machine with nothing but Python 3.11+: uv is bootstrapped into var/uv, the project's
+# dependencies are installed from uv.lock into .venv, PostgreSQL and Redis start under var/ unless
+# DATABASE_URL / REDIS_URL point elsewhere.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := var/uv/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+
+.PHONY: run test lint install check-deploy services-stop clean sandbox
+
+$(UV):
+	$(PYTHON) -m venv var/uv
+	var/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	DEBUG=$${DEBUG:-1} $(PY) manage.py runstack
+
+test: install lint
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+sandbox: install
+	DEBUG=$${DEBUG:-1} $(PY) manage.py runsandbox --port $${SANDBOX_PORT:-8765}
+
+# The production configuration must pass Django's deployment checks with no warning.
+check-deploy: install
+	DEBUG=0 SECRET_KEY=check-deploy-$$(date +%s)-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH \
+	ALLOWED_HOSTS=backoffice.example.com CLEAR_STREET_BASE_URL=https://api.clearstreet.com \
+	CLEAR_STREET_API_KEY=unused $(PY) manage.py check --deploy --fail-level WARNING
+
+services-stop: install
+	$(PY) -m backoffice.embedded stop
+
+clean: services-stop
+	rm -rf var/postgres var/redis var/static var/sandbox var/celerybeat-schedule*

@@ -1,0 +1,52 @@
+"""The checks behind /healthz: database, broker, upstream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+
+from backoffice.clearstreet.health import upstream_reachable
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    milliseconds: float
+
+
+def _timed(name: str, probe: Callable[[], tuple[bool, str]]) -> Check:
+    started = time.perf_counter()
+    try:
+        ok, detail = probe()
+    except Exception as exc:  # a failed probe is a red check, never a 500
+        ok, detail = False, f"{exc.__class__.__name__}: {exc}"
+    return Check(name, ok, detail, round((time.perf_counter() - started) * 1000, 1))
+
+
+def _database() -> tuple[bool, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        (version,) = cursor.fetchone()
+    return True, version.split(" on ")[0]
+
+
+def _broker() -> tuple[bool, str]:
+    from backoffice.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+        return True, f"{conn.transport_cls} broker answers"
+
+
+def _upstream() -> tuple[bool, str]:
+    return upstream_reachable(settings.CLEAR_STREET_BASE_URL)
+
+
+def run_checks() -> list[Check]:
+    return [_timed("database", _database), _timed("broker", _broker), _timed("upstream", _upstream)]

@@ -1,0 +1,131 @@
+"""Run the whole product in the foreground: web, Celery worker, one beat, and the sandbox.
+
+``make run`` calls this. One Ctrl-C stops every process it started (and the embedded PostgreSQL
+and Redis, when this run started them). If any process dies, the others are stopped too, so a
+half-running stack never pretends to be healthy.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand
+
+from backoffice import embedded
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+
+
+class Command(BaseCommand):
+    help = "Migrate, create demo users (DEBUG), and run web, worker, beat and sandbox until Ctrl-C."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--no-sandbox", action="store_true", help="Do not start the Clear Street sandbox."
+        )
+        parser.add_argument("--no-demo", action="store_true", help="Do not create demo users and data.")
+
+    def handle(self, *args, **options) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Database migrated.")
+        if settings.DEBUG and not options["no_demo"]:
+            call_command("seed_demo")
+
+        python = sys.executable
+        manage = [python, str(settings.BASE_DIR / "manage.py")]
+        children: list[Child] = []
+        if not options["no_sandbox"] and "runsandbox" in get_commands():
+            children.append(Child("sandbox", [*manage, "runsandbox", "--port", str(settings.SANDBOX_PORT)]))
+        children += [
+            Child("web", [*manage, "runserver", f"{options['host']}:{options['port']}", "--noreload"]),
+            Child(
+                "worker",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "backoffice",
+                    "worker",
+                    "-l",
+                    "INFO",
+                    "--concurrency",
+                    "2",
+                    "-n",
+                    "worker@%h",
+                ],
+            ),
+            Child("beat", [python, "-m", "celery", "-A", "backoffice", "beat", "-l", "INFO"]),
+        ]
+        env = {
+            **os.environ,
+            # Children reuse the servers this process found or started, rather than probing again.
+            "DATABASE_URL": settings.DATABASE_URL,
+            "REDIS_URL": settings.REDIS_URL,
+            "CLEAR_STREET_BASE_URL": settings.CLEAR_STREET_BASE_URL,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.stdout.write(
+            f"Starting {', '.join(c.name for c in children)}; "
+            f"web on http://{options['host']}:{options['port']}/ (Ctrl-C stops everything)"
+        )
+        stopping = threading.Event()
+        try:
+            for child in children:
+                child.process = subprocess.Popen(
+                    child.argv,
+                    env=env,
+                    cwd=settings.BASE_DIR,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    bufsize=1,
+                    start_new_session=True,
+                )
+                threading.Thread(target=self._relay, args=(child,), daemon=True).start()
+            signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+            while not stopping.is_set():
+                dead = [c for c in children if c.process and c.process.poll() is not None]
+                if dead:
+                    self.stderr.write(f"{dead[0].name} exited with {dead[0].process.returncode}; stopping.")
+                    break
+                stopping.wait(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._stop(children)
+            embedded.stop_started_here()
+            self.stdout.write("Stopped.")
+
+    def _relay(self, child: Child) -> None:
+        assert child.process and child.process.stdout
+        for line in child.process.stdout:
+            sys.stdout.write(f"{child.name:>8} | {line}")
+            sys.stdout.flush()
+
+    def _stop(self, children: list[Child]) -> None:
+        running = [c for c in children if c.process and c.process.poll() is None]
+        for child in running:
+            os.killpg(child.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait()

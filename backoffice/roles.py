@@ -1,0 +1,62 @@
+"""The four roles of the floor and what each may do.
+
+Groups and their permissions are created by a data migration (``backoffice/migrations``) from
+``ROLE_PERMISSIONS`` here, so the code and the database agree on one table.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest
+
+OPERATIONS = "operations"
+SUPERVISORS = "supervisors"
+COMPLIANCE = "compliance"
+ADMINS = "admins"
+ROLES = (OPERATIONS, SUPERVISORS, COMPLIANCE, ADMINS)
+
+VIEW_BOOK = "backoffice.view_book"
+DRAFT_REQUESTS = "backoffice.draft_requests"
+APPROVE_REQUESTS = "backoffice.approve_requests"
+VIEW_AUDIT = "backoffice.view_audit"
+OPERATE_SYSTEM = "backoffice.operate_system"
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    OPERATIONS: (VIEW_BOOK, DRAFT_REQUESTS, OPERATE_SYSTEM),
+    SUPERVISORS: (VIEW_BOOK, APPROVE_REQUESTS, OPERATE_SYSTEM),
+    COMPLIANCE: (VIEW_BOOK, VIEW_AUDIT),
+    ADMINS: (VIEW_BOOK, VIEW_AUDIT, OPERATE_SYSTEM),
+}
+
+ROLE_LABELS = {
+    OPERATIONS: "Operations",
+    SUPERVISORS: "Supervisor",
+    COMPLIANCE: "Compliance",
+    ADMINS: "Administrator",
+}
+
+
+def roles_of(user: AbstractBaseUser | AnonymousUser) -> list[str]:
+    if not user.is_authenticated:
+        return []
+    cached = getattr(user, "_backoffice_roles", None)
+    if cached is None:
+        cached = sorted(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._backoffice_roles = cached  # type: ignore[union-attr]
+    return cached
+
+
+def context_processor(request: HttpRequest) -> dict:
+    user = request.user
+    roles = roles_of(user)
+    return {
+        "user_roles": [ROLE_LABELS[r] for r in roles],
+        "can": {
+            "view_book": user.has_perm(VIEW_BOOK),
+            "draft": user.has_perm(DRAFT_REQUESTS),
+            "approve": user.has_perm(APPROVE_REQUESTS),
+            "audit": user.has_perm(VIEW_AUDIT),
+            "operate": user.has_perm(OPERATE_SYSTEM),
+            "admin": user.is_active and user.is_staff,
+        },
+    }

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from backoffice import views
+
+admin.site.site_header = "Clear Street back-office administration"
+admin.site.site_title = "Back-office admin"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "backoffice.views.permission_denied"
+handler404 = "backoffice.views.page_not_found"
+handler500 = "backoffice.views.server_error"

@@ -1,0 +1,52 @@
+"""Base pages: dashboard, health, error pages."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from backoffice.health import run_checks
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard.html", {"checks": run_checks()})
+
+
+def _monitor_token_ok(request: HttpRequest) -> bool:
+    expected = settings.HEALTHZ_TOKEN
+    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(expected) and hmac.compare_digest(supplied.encode(), expected.encode())
+
+
+@login_not_required  # authenticates itself: a session, or the monitoring token
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    if not (request.user.is_authenticated or _monitor_token_ok(request)):
+        return JsonResponse({"error": {"code": 401, "message": "Authentication required."}}, status=401)
+    checks = run_checks()
+    healthy = all(check.ok for check in checks)
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "checks": {c.name: {"ok": c.ok, "detail": c.detail, "ms": c.milliseconds} for c in checks},
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "errors/404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return render(request, "errors/500.html", status=500)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "errors/403.html", status=403)

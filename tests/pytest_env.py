@@ -1,0 +1,13 @@
+"""Loaded with ``-p`` before Django is configured: the test run's environment defaults.
+
+Tests use the development profile of the settings (static files served from the source tree,
+no TLS redirect). The production profile is exercised by ``tests/test_deploy_check.py``.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+# A queue of the run's own, so a worker of a running `make run` never takes the tests' tasks.
+os.environ.setdefault("CELERY_QUEUE", f"tests-{os.getpid()}")
