@@ -1,0 +1,17 @@
+"""The Clear Street sandbox: a stand-alone simulator of the six positions endpoints.
+
+It runs as its own process (``manage.py runsandbox``), keeps its state in a SQLite file of its own
+under ``var/sandbox/`` (never in the back-office's PostgreSQL), and answers the wire contract of
+the seeds (``../shared/seeds/``). Modules:
+
+- ``wire``: envelope, decimal and timestamp formatting, ids, the ``ApiError`` every 4xx raises.
+- ``clock``: the operator's clock (frozen, offset or real time) and the business date.
+- ``store``: the SQLite schema and every read and write, under one lock.
+- ``book``: the deterministic demo book and the large generated book for benchmarks.
+- ``engine``: the endpoint rules (paging, closes, instruction batches and their lifecycle).
+- ``faults``: per-endpoint fault injection.
+- ``server``: the threaded HTTP server, routing, auth and the ``/sandbox/`` control surface.
+- ``process``: start and stop a sandbox subprocess (tests, benchmarks).
+
+Nothing here imports Django, so the sandbox can also run as ``python -m backoffice.sandbox``.
+"""

@@ -1,0 +1,155 @@
+"""Fault injection per endpoint, set through ``PUT /sandbox/faults``.
+
+A rule applies to one endpoint name (or ``"*"`` for every ``/v1/`` endpoint)::
+
+    {"latency_ms": 250,        # sleep before answering
+     "error_rate": 0.5,        # share of requests answered with error_status (default 500)
+     "error_status": 502,
+     "outage": true,           # the clearing service is down: 503 (a submit rejects every row)
+     "drop_rate": 1.0,         # share of requests whose connection is closed without a response
+     "malformed_rate": 1.0,    # share of requests answered 200 with a body that is not valid JSON
+     "malformed_kind": "truncated",  # or "html" (a gateway's error page)
+     "times": 2}               # the rule expires after matching this many requests
+
+Rates are probabilities in [0, 1]; 1 means every request, which is what tests use.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from backoffice.sandbox.wire import ApiError
+
+ENDPOINTS = (
+    "list_positions",
+    "close_positions",
+    "close_position",
+    "list_instructions",
+    "submit_instructions",
+    "cancel_instruction",
+)
+ANY = "*"
+
+
+@dataclass
+class FaultRule:
+    latency_ms: int = 0
+    error_rate: float = 0.0
+    error_status: int = 500
+    outage: bool = False
+    drop_rate: float = 0.0
+    malformed_rate: float = 0.0
+    malformed_kind: str = "truncated"
+    times: int | None = None
+
+    @classmethod
+    def parse(cls, endpoint: str, raw: Any) -> FaultRule:
+        if not isinstance(raw, dict):
+            raise ApiError(400, f"faults.{endpoint} must be an object")
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ApiError(400, f"faults.{endpoint}: unknown field(s) {', '.join(sorted(unknown))}")
+        rule = cls(**raw)
+        for name in ("error_rate", "drop_rate", "malformed_rate"):
+            value = getattr(rule, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ApiError(400, f"faults.{endpoint}.{name} must be a number between 0 and 1")
+        if (
+            isinstance(rule.latency_ms, bool)
+            or not isinstance(rule.latency_ms, int)
+            or not 0 <= rule.latency_ms <= 120_000
+        ):
+            raise ApiError(400, f"faults.{endpoint}.latency_ms must be an integer from 0 to 120000")
+        if not isinstance(rule.error_status, int) or not 500 <= rule.error_status <= 599:
+            raise ApiError(400, f"faults.{endpoint}.error_status must be a 5xx status")
+        if not isinstance(rule.outage, bool):
+            raise ApiError(400, f"faults.{endpoint}.outage must be true or false")
+        if rule.malformed_kind not in {"truncated", "html"}:
+            raise ApiError(400, f"faults.{endpoint}.malformed_kind must be 'truncated' or 'html'")
+        if rule.times is not None and (
+            isinstance(rule.times, bool) or not isinstance(rule.times, int) or rule.times < 1
+        ):
+            raise ApiError(400, f"faults.{endpoint}.times must be a positive integer")
+        return rule
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do to one request, drawn once when it arrives."""
+
+    latency_ms: int = 0
+    drop: bool = False
+    error_status: int | None = None
+    outage: bool = False
+    malformed_kind: str | None = None
+
+
+class Faults:
+    def __init__(
+        self, config: dict[str, Any] | None = None, on_change: Callable[[], None] | None = None
+    ) -> None:
+        self.lock = threading.Lock()
+        self.rules: dict[str, FaultRule] = {}
+        self.random = random.Random()
+        if config:
+            self.update(config)
+        # Called after a "times" rule counts down, so the remaining count survives a restart.
+        self.on_change = on_change
+
+    def to_config(self) -> dict[str, Any]:
+        with self.lock:
+            return {name: asdict(rule) for name, rule in self.rules.items()}
+
+    def update(self, body: Any) -> None:
+        """Set (replace) the rules named in ``body``; a ``null`` rule removes that endpoint's rule."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "faults must be an object keyed by endpoint name")
+        parsed: dict[str, FaultRule | None] = {}
+        for endpoint, raw in body.items():
+            if endpoint not in ENDPOINTS and endpoint != ANY:
+                raise ApiError(400, f"unknown endpoint {endpoint!r}; one of: {', '.join((*ENDPOINTS, ANY))}")
+            parsed[endpoint] = None if raw is None else FaultRule.parse(endpoint, raw)
+        with self.lock:
+            for endpoint, rule in parsed.items():
+                if rule is None:
+                    self.rules.pop(endpoint, None)
+                else:
+                    self.rules[endpoint] = rule
+
+    def clear(self, endpoint: str | None = None) -> None:
+        with self.lock:
+            if endpoint is None:
+                self.rules.clear()
+            else:
+                self.rules.pop(endpoint, None)
+
+    def decide(self, endpoint: str) -> Decision:
+        """Draw this request's faults; the endpoint's own rule wins over the ``"*"`` rule."""
+        with self.lock:
+            name = endpoint if endpoint in self.rules else ANY
+            rule = self.rules.get(name)
+            if rule is None:
+                return Decision()
+            counted = rule.times is not None
+            if rule.times is not None:
+                rule.times -= 1
+                if rule.times <= 0:
+                    del self.rules[name]
+            hit = self.random.random
+            decision = Decision(
+                latency_ms=rule.latency_ms,
+                drop=rule.drop_rate > 0 and hit() < rule.drop_rate,
+                error_status=rule.error_status if rule.error_rate > 0 and hit() < rule.error_rate else None,
+                outage=rule.outage,
+                malformed_kind=rule.malformed_kind
+                if rule.malformed_rate > 0 and hit() < rule.malformed_rate
+                else None,
+            )
+        if counted and self.on_change is not None:
+            self.on_change()
+        return decision

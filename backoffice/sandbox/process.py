@@ -1,0 +1,87 @@
+"""Start and stop a sandbox as a real subprocess (used by the test fixtures and the benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+# The sandbox never touches the back-office's services; these URLs are never dialled, they only
+# stop the settings module from starting an embedded PostgreSQL/Redis for a process that needs none.
+UNUSED_SERVICES = {
+    "DATABASE_URL": "postgresql://sandbox-has-no-database@127.0.0.1:9/none",
+    "REDIS_URL": "redis://127.0.0.1:9/0",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SandboxProcess:
+    """``manage.py runsandbox`` on a free port with its own state directory."""
+
+    def __init__(self, state_dir: Path, port: int | None = None, log_path: Path | None = None) -> None:
+        self.state_dir = state_dir
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path or state_dir / "sandbox.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> SandboxProcess:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "DEBUG": os.environ.get("DEBUG", "1"),
+            **UNUSED_SERVICES,
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.setdefault("SECRET_KEY", "sandbox-subprocess-" + "x" * 40)
+        argv = [
+            sys.executable,
+            str(BASE_DIR / "manage.py"),
+            "runsandbox",
+            "--port",
+            str(self.port),
+            "--state-dir",
+            str(self.state_dir),
+            "--reset",
+        ]
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sandbox exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.base_url}/sandbox/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"sandbox did not answer within {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> SandboxProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
