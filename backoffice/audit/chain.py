@@ -1,0 +1,92 @@
+"""The hash chain: canonical content of a row and its SHA-256 link to the previous row.
+
+The hash must come out the same when computed from the Python values before the INSERT and from
+the values read back later. JSON goes through ``jsonb``, which keeps strings exactly but rewrites
+numbers (``1e20`` comes back as ``100000000000000000000``, ``-0.0`` as ``0.0``), so numbers are
+written in one normalised decimal form here rather than as Python prints them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from backoffice.audit.models import GENESIS_HASH
+
+# Every column a row's hash covers, in no particular order (keys are sorted when serialised).
+CONTENT_FIELDS: tuple[str, ...] = (
+    "occurred_at",
+    "kind",
+    "method",
+    "path",
+    "endpoint",
+    "query",
+    "request_headers",
+    "request_body",
+    "status_code",
+    "response_body",
+    "response_text",
+    "request_id",
+    "duration_ms",
+    "error_class",
+    "error_message",
+    "attempt",
+    "action",
+    "from_state",
+    "to_state",
+    "reason",
+    "before",
+    "after",
+    "actor_id",
+    "actor_username",
+    "approver_id",
+    "approver_username",
+    "account_id",
+    "subject_type",
+    "subject_id",
+    "celery_task_id",
+    "sync_run_id",
+)
+
+_NUMBER_CONTEXT = decimal.Context(prec=1000)
+
+
+def _number(value: int | float | decimal.Decimal) -> str:
+    number = decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
+    if number.is_zero():
+        return "0"  # PostgreSQL numerics have no negative zero
+    return str(number.normalize(_NUMBER_CONTEXT))
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no whitespace, ASCII only, normalised numbers, datetimes as UTC ISO strings."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, int | float | decimal.Decimal):
+        return _number(value)
+    if isinstance(value, dt.datetime):
+        return json.dumps(value.astimezone(dt.UTC).isoformat())
+    if isinstance(value, Mapping):
+        items = sorted((str(key), item) for key, item in value.items())
+        return "{" + ",".join(f"{json.dumps(key)}:{canonical_json(item)}" for key, item in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(canonical_json(item) for item in value) + "]"
+    raise TypeError(f"not canonical JSON: {type(value).__name__}")
+
+
+def row_hash(prev_hash: str, content: Mapping[str, Any]) -> str:
+    payload = canonical_json({field: content.get(field) for field in CONTENT_FIELDS})
+    return hashlib.sha256((prev_hash + payload).encode("ascii")).hexdigest()
+
+
+__all__ = ["CONTENT_FIELDS", "GENESIS_HASH", "canonical_json", "row_hash"]

@@ -1,0 +1,74 @@
+"""Make anything JSON-safe for the audit table, and keep secrets out of it.
+
+The client redacts before it calls us; this is the second line: header and body keys that name a
+credential are replaced, and the configured API key's value is scrubbed from every string.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+
+REDACTED = "[REDACTED]"
+_SECRET_MARKERS = ("apikey", "token", "secret", "password", "authorization", "cookie")
+# Pagination cursors of the positions API: opaque but not credentials, and compliance needs them
+# to tell which page a call asked for.
+_NOT_SECRETS = frozenset({"pagetoken", "nextpagetoken", "previouspagetoken"})
+_MAX_DEPTH = 64
+
+
+def is_secret_key(name: str) -> bool:
+    squashed = name.lower().replace("-", "").replace("_", "")
+    return squashed not in _NOT_SECRETS and any(marker in squashed for marker in _SECRET_MARKERS)
+
+
+def scrub(text: str) -> str:
+    """Remove the API key's value and the bytes PostgreSQL cannot store (NUL, lone surrogates)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    key = settings.CLEAR_STREET_API_KEY
+    if key and key in text:
+        text = text.replace(key, REDACTED)
+    return text
+
+
+def scrub_optional(text: Any) -> str | None:
+    return None if text is None else scrub(str(text))
+
+
+def sanitize(value: Any, _depth: int = 0) -> Any:
+    """A JSON tree of dict/list/str/int/float/bool/None, redacted and scrubbed."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)  # jsonb has no NaN or Infinity
+    if _depth > _MAX_DEPTH:
+        return scrub(repr(value)[:1000])
+    if isinstance(value, decimal.Decimal):
+        return str(value)  # decimals travel as strings, as on the wire
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray):
+        return scrub(bytes(value).decode("utf-8", "replace"))
+    if isinstance(value, Mapping) or hasattr(value, "items"):  # httpx.Headers and friends
+        return {
+            scrub(str(key)): REDACTED if is_secret_key(str(key)) else sanitize(item, _depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [sanitize(item, _depth + 1) for item in value]
+    return scrub(str(value))

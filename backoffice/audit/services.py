@@ -1,0 +1,294 @@
+"""Writing the audit trail, and proving it was not altered.
+
+Every write goes through ``_append``: its own transaction on the ``audit`` connection, so a
+rolled-back business transaction cannot take the row with it, and a PostgreSQL advisory lock so
+that concurrent writers extend one hash chain in id order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from backoffice.audit.chain import CONTENT_FIELDS, row_hash
+from backoffice.audit.context import audit_context, current_audit_context
+from backoffice.audit.models import AUDIT_DB, GENESIS_HASH, AuditEntry, ChainVerification
+from backoffice.audit.redaction import sanitize, scrub_optional
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    User = AbstractBaseUser | AnonymousUser
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ChainResult",
+    "audit_context",
+    "record_decision",
+    "record_upstream_call",
+    "run_verification",
+    "verify_chain",
+]
+
+# Any constant will do, as long as nothing else in the project takes the same advisory lock.
+CHAIN_LOCK_KEY = 0x0A0D17C4A1
+
+# Paths of the positions API, most specific first ("instructions" would also match {instrument_id}).
+_ENDPOINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), template)
+    for pattern, template in (
+        (
+            r"^/v1/accounts/[^/]+/positions/instructions/[^/]+$",
+            "/v1/accounts/{account_id}/positions/instructions/{instruction_id}",
+        ),
+        (r"^/v1/accounts/[^/]+/positions/instructions$", "/v1/accounts/{account_id}/positions/instructions"),
+        (r"^/v1/accounts/[^/]+/positions/[^/]+$", "/v1/accounts/{account_id}/positions/{instrument_id}"),
+        (r"^/v1/accounts/[^/]+/positions$", "/v1/accounts/{account_id}/positions"),
+    )
+)
+ENDPOINT_TEMPLATES: tuple[str, ...] = tuple(template for _, template in _ENDPOINTS)
+
+
+def endpoint_of(path: str) -> str:
+    """The path's template, so compliance can filter "every submit" across accounts."""
+    bare = path.split("?", 1)[0]
+    for pattern, template in _ENDPOINTS:
+        if pattern.match(bare):
+            return template
+    return bare
+
+
+def _person(user: User | None) -> tuple[int | None, str | None]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None, None
+    return user.pk, user.get_username()
+
+
+def _celery_task_id() -> str | None:
+    # Calls made inside a Celery task carry its id even when the task did not say so.
+    try:
+        from celery import current_task
+    except ImportError:  # pragma: no cover - celery is a dependency
+        return None
+    request = getattr(current_task, "request", None) if current_task else None
+    return getattr(request, "id", None)
+
+
+def _attribution(explicit: Mapping[str, Any]) -> dict[str, Any]:
+    """Explicit arguments win; ``None`` means "not given", so the audit context fills it."""
+    context = current_audit_context()
+    values = {
+        key: explicit.get(key) if explicit.get(key) is not None else context.get(key) for key in explicit
+    }
+    actor_id, actor_username = _person(values["actor"])
+    approver_id, approver_username = _person(values["approver"])
+    subject_id = values["subject_id"]
+    return {
+        "actor_id": actor_id,
+        "actor_username": actor_username,
+        "approver_id": approver_id,
+        "approver_username": approver_username,
+        "account_id": values["account_id"],
+        "subject_type": scrub_optional(values["subject_type"]),
+        "subject_id": scrub_optional(subject_id),
+        "celery_task_id": scrub_optional(values["celery_task_id"] or _celery_task_id()),
+        "sync_run_id": values["sync_run_id"],
+    }
+
+
+def _append(content: dict[str, Any]) -> AuditEntry:
+    with transaction.atomic(using=AUDIT_DB):
+        with connections[AUDIT_DB].cursor() as cursor:
+            # Held to the end of this transaction: the next writer reads our hash after we commit.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+        last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
+        prev_hash = last or GENESIS_HASH
+        # Stamped under the lock, so time order and id order agree.
+        content["occurred_at"] = timezone.now()
+        entry = AuditEntry(**content, prev_hash=prev_hash, hash=row_hash(prev_hash, content))
+        entry.save(using=AUDIT_DB, force_insert=True)
+    return entry
+
+
+def record_upstream_call(
+    *,
+    method: str,
+    path: str,
+    query: dict | None,
+    request_headers: dict,
+    request_body: Any,
+    status_code: int | None,
+    response_body: Any,
+    response_text: str | None,
+    request_id: str | None,
+    duration_ms: float,
+    error_class: str | None,
+    error_message: str | None,
+    attempt: int,
+    actor: User | None = None,
+    approver: User | None = None,
+    account_id: int | None = None,
+    subject_type: str | None = None,
+    subject_id: int | str | None = None,
+    celery_task_id: str | None = None,
+    sync_run_id: int | None = None,
+) -> AuditEntry:
+    """Record one HTTP exchange with Clear Street (or one that never got an answer)."""
+    path = scrub_optional(path) or ""
+    duration = float(duration_ms) if duration_ms is not None else None
+    content: dict[str, Any] = {
+        "kind": AuditEntry.Kind.CALL.value,
+        "method": (scrub_optional(method) or "").upper(),
+        "path": path,
+        "endpoint": endpoint_of(path),
+        "query": sanitize(query) if query else None,
+        "request_headers": sanitize(request_headers or {}),
+        "request_body": sanitize(request_body),
+        "status_code": status_code,
+        "response_body": sanitize(response_body),
+        # The raw text only when there is no JSON to show: it is the same bytes otherwise.
+        "response_text": scrub_optional(response_text) if response_body is None else None,
+        "request_id": scrub_optional(request_id),
+        "duration_ms": round(duration, 3) if duration is not None and math.isfinite(duration) else None,
+        "error_class": scrub_optional(error_class),
+        "error_message": scrub_optional(error_message),
+        "attempt": attempt,
+        **_attribution(
+            {
+                "actor": actor,
+                "approver": approver,
+                "account_id": account_id,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "celery_task_id": celery_task_id,
+                "sync_run_id": sync_run_id,
+            }
+        ),
+    }
+    return _append(content)
+
+
+def record_decision(
+    *,
+    action: str,
+    actor: User | None,
+    subject_type: str,
+    subject_id: int | str,
+    account_id: int | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    reason: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+    approver: User | None = None,
+    celery_task_id: str | None = None,
+    sync_run_id: int | None = None,
+) -> AuditEntry:
+    """Record a person's decision (drafted, submitted_for_approval, approved, rejected, ...)."""
+    content: dict[str, Any] = {
+        "kind": AuditEntry.Kind.DECISION.value,
+        "action": scrub_optional(action),
+        "from_state": scrub_optional(from_state),
+        "to_state": scrub_optional(to_state),
+        "reason": scrub_optional(reason) or "",
+        "before": sanitize(before),
+        "after": sanitize(after),
+        **_attribution(
+            {
+                "actor": actor,
+                "approver": approver,
+                "account_id": account_id,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "celery_task_id": celery_task_id,
+                "sync_run_id": sync_run_id,
+            }
+        ),
+    }
+    return _append(content)
+
+
+# --- Verification ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    ok: bool
+    rows_checked: int
+    first_bad_id: int | None = None
+    label: str = ""  # the bad row's request_id or action
+    expected: str = ""
+    stored: str = ""
+    problem: str = ""
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return f"OK: {self.rows_checked} rows verified"
+        return (
+            f"FAILED: row id={self.first_bad_id} ({self.label or 'no request_id'}) {self.problem}: "
+            f"expected {self.expected}, stored {self.stored} ({self.rows_checked} rows checked)"
+        )
+
+
+def _rows_in_id_order(chunk_size: int) -> Iterator[dict[str, Any]]:
+    """Every row, by keyset chunks on the primary key: constant memory on any table size."""
+    columns = ("id", "prev_hash", "hash", *CONTENT_FIELDS)
+    last_id = 0
+    while True:
+        chunk = list(AuditEntry.objects.filter(id__gt=last_id).order_by("id").values(*columns)[:chunk_size])
+        if not chunk:
+            return
+        yield from chunk
+        last_id = chunk[-1]["id"]
+
+
+def verify_chain(*, chunk_size: int = 5000) -> ChainResult:
+    """Recompute every row's hash and check each row links to the one before it."""
+    expected_prev = GENESIS_HASH
+    checked = 0
+    for row in _rows_in_id_order(chunk_size):
+        label = row["request_id"] or row["action"] or ""
+        if row["prev_hash"] != expected_prev:
+            return ChainResult(
+                False, checked, row["id"], label, expected_prev, row["prev_hash"], "prev_hash does not link"
+            )
+        computed = row_hash(row["prev_hash"], row)
+        if computed != row["hash"]:
+            return ChainResult(
+                False, checked, row["id"], label, computed, row["hash"], "content hash differs"
+            )
+        expected_prev = row["hash"]
+        checked += 1
+    return ChainResult(True, checked)
+
+
+def run_verification(
+    *, trigger: str = ChainVerification.Trigger.SCHEDULED, requested_by: str = ""
+) -> ChainVerification:
+    """Run ``verify_chain`` and keep its result, which the dashboard alert reads."""
+    run = ChainVerification.objects.create(
+        started_at=timezone.now(), trigger=trigger, requested_by=requested_by[:150]
+    )
+    try:
+        result = verify_chain()
+    except Exception as exc:
+        # A check that could not run is a failed check: compliance must hear of it.
+        logger.exception("audit chain verification could not run")
+        run.ok, run.message = False, f"Verification could not run: {type(exc).__name__}: {exc}"
+    else:
+        run.ok, run.rows_checked, run.first_bad_id = result.ok, result.rows_checked, result.first_bad_id
+        run.message = result.message
+        if not result.ok:
+            logger.error("audit chain verification failed: %s", result.message)
+    run.finished_at = timezone.now()
+    run.save(update_fields=["ok", "rows_checked", "first_bad_id", "message", "finished_at"])
+    return run

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from backoffice import roles
+from backoffice.audit import services
+from backoffice.audit.models import AuditEntry
+
+AUDIT_DBS = ["default", "audit"]
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    def make(role: str | None, *, username: str | None = None, **extra: Any) -> User:
+        user = User.objects.create_user(
+            username=username or f"{role or 'norole'}-{uuid.uuid4().hex[:8]}", password="x" * 16, **extra
+        )
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def client_for(make_user: Callable[..., User]) -> Callable[[str | None], Client]:
+    def login(role: str | None) -> Client:
+        client = Client()
+        client.force_login(make_user(role))
+        return client
+
+    return login
+
+
+@pytest.fixture
+def compliance_client(client_for: Callable[[str | None], Client]) -> Client:
+    return client_for(roles.COMPLIANCE)
+
+
+def call(**overrides: Any) -> AuditEntry:
+    """One upstream call with a unique request_id, unless the test names its own values."""
+    values: dict[str, Any] = {
+        "method": "GET",
+        "path": "/v1/accounts/100/positions",
+        "query": {"page_size": 50},
+        "request_headers": {"Accept": "application/json"},
+        "request_body": None,
+        "status_code": 200,
+        "response_body": {"data": []},
+        "response_text": None,
+        "request_id": f"req-{uuid.uuid4()}",
+        "duration_ms": 12.5,
+        "error_class": None,
+        "error_message": None,
+        "attempt": 1,
+    }
+    values.update(overrides)
+    return services.record_upstream_call(**values)
