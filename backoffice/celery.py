@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 
 from celery import Celery
 from celery.beat import PersistentScheduler
@@ -35,9 +34,11 @@ class SingleBeatScheduler(PersistentScheduler):
 
         self._redis = redis.Redis.from_url(settings.REDIS_URL)
         self.lock_key = f"backoffice:beat-lock:{settings.CELERY_TASK_DEFAULT_QUEUE}"
-        self._token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4()}"
-        if not self._redis.set(self.lock_key, self._token, nx=True, ex=self.lock_ttl_seconds):
-            holder = self._redis.get(self.lock_key)
+        # Celery may build the scheduler more than once in one beat process: the lock is per process.
+        self._token = f"{socket.gethostname()}:{os.getpid()}"
+        acquired = self._redis.set(self.lock_key, self._token, nx=True, ex=self.lock_ttl_seconds)
+        holder = self._redis.get(self.lock_key)
+        if not acquired and holder != self._token.encode():
             raise AnotherBeatIsRunning(
                 f"another beat scheduler is running ({holder!r}); only one may run at a time"
             )

@@ -19,6 +19,16 @@ ROLE_PERMISSIONS = {
 }
 
 
+# Administrators manage people and unlock sign-ins in the Django admin.
+ADMIN_MODEL_PERMISSIONS = {
+    ("auth", "user"): ("view", "add", "change", "delete"),
+    ("auth", "group"): ("view",),
+    ("axes", "accessattempt"): ("view", "delete"),
+    ("axes", "accessfailurelog"): ("view",),
+    ("axes", "accesslog"): ("view",),
+}
+
+
 def create_groups(apps, schema_editor):
     # Permissions are normally created after all migrations ran; the groups need them now.
     ContentType = apps.get_model("contenttypes", "ContentType")
@@ -35,6 +45,17 @@ def create_groups(apps, schema_editor):
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.add(*(permissions[codename] for codename in codenames))
 
+    admins = Group.objects.get(name="admins")
+    for (app_label, model), actions in ADMIN_MODEL_PERMISSIONS.items():
+        content_type, _ = ContentType.objects.get_or_create(app_label=app_label, model=model)
+        for action in actions:
+            permission, _ = Permission.objects.get_or_create(
+                content_type=content_type,
+                codename=f"{action}_{model}",
+                defaults={"name": f"Can {action} {model}"},
+            )
+            admins.permissions.add(permission)
+
 
 def remove_groups(apps, schema_editor):
     apps.get_model("auth", "Group").objects.filter(name__in=ROLE_PERMISSIONS).delete()
@@ -45,6 +66,7 @@ class Migration(migrations.Migration):
         ("backoffice", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
+        ("axes", "0001_initial"),
     ]
 
     operations = [migrations.RunPython(create_groups, remove_groups)]

@@ -1,0 +1,120 @@
+"""Fixtures shared by the whole suite: users per role, a real Celery worker, the test database URL."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
+
+from backoffice import embedded, roles
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-staple"  # test users only
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A test run that had to start the embedded servers stops them again.
+    embedded.stop_started_here()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup) -> Iterator[None]:
+    """pytest-django's, plus: close the audit alias's second connection before the database is dropped."""
+    yield
+    from django.db import connections
+
+    connections.close_all()
+
+
+@functools.cache
+def _password_hash() -> str:
+    # Hash once per run: PBKDF2 is deliberately slow, and the suite creates many users.
+    return make_password(PASSWORD)
+
+
+def make_user(username: str, *role_names: str, **extra):
+    user = get_user_model().objects.create(username=username, password=_password_hash(), **extra)
+    user.groups.set(Group.objects.filter(name__in=role_names))
+    return user
+
+
+@pytest.fixture
+def users(db) -> dict:
+    """One user per role, a second maker and checker, a user with no role, and a superuser."""
+    return {
+        "operations": make_user("ops_alice", roles.OPERATIONS),
+        "operations2": make_user("ops_bob", roles.OPERATIONS),
+        "supervisors": make_user("sup_carol", roles.SUPERVISORS),
+        "supervisors2": make_user("sup_dan", roles.SUPERVISORS),
+        "compliance": make_user("comp_erin", roles.COMPLIANCE),
+        "admins": make_user("admin_frank", roles.ADMINS, is_staff=True),
+        "norole": make_user("nobody_gina"),
+        "superuser": make_user("root_hal", is_staff=True, is_superuser=True),
+    }
+
+
+def subprocess_database_url() -> str:
+    """The URL of the test database, for processes the tests start (a worker, a benchmark)."""
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit(parts._replace(path="/" + settings.DATABASES["default"]["NAME"]))
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
+    """A real Celery worker over Redis, on this run's own queue, against the test database."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": subprocess_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "CLEAR_STREET_BASE_URL": settings.CLEAR_STREET_BASE_URL,
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = (BASE_DIR / "var" / "test-worker.log").open("w")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "backoffice",
+            "worker",
+            "-l",
+            "INFO",
+            "-Q",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "--concurrency",
+            "2",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    from backoffice.celery import app
+
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=0.5, destination=[f"test-{os.getpid()}@{os.uname().nodename}"]):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            raise RuntimeError(f"Celery worker did not start; see {log.name}")
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    log.close()

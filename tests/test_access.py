@@ -1,0 +1,139 @@
+"""Who gets into which URL: every routed URL, walked as anonymous and as each role.
+
+Adding a URL without adding it to ``ACCESS`` fails ``test_every_url_has_an_access_rule``, so no page
+or endpoint can ship without a decision about who may open it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+ROLES = ("operations", "supervisors", "compliance", "admins", "norole", "superuser")
+EVERYONE = frozenset(ROLES)
+BOOK = frozenset({"operations", "supervisors", "compliance", "admins", "superuser"})
+AUDIT = frozenset({"compliance", "admins", "superuser"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    allowed: frozenset[str]
+    anonymous: str = "login"  # "login": redirected to the login page; "401": JSON 401; "public": 200
+    ok_statuses: tuple[int, ...] = (200,)
+    method: str = "get"
+    sample: Callable[[dict], dict] = field(default=lambda objects: {})
+
+
+ACCESS: dict[str, Rule] = {
+    "dashboard": Rule(EVERYONE),
+    # 503 is the honest answer while a dependency is down; access is what this test pins.
+    "healthz": Rule(EVERYONE, anonymous="401", ok_statuses=(200, 503)),
+    # Signed-in people are sent on from the login page; anonymous visitors see it.
+    "login": Rule(frozenset(), anonymous="public"),
+    "logout": Rule(EVERYONE, method="post", ok_statuses=(302,)),
+}
+
+
+def walk(patterns, prefix: str = "", namespace: str | None = None) -> Iterator[tuple[str, str]]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            ns = ":".join(filter(None, [namespace, pattern.namespace])) or None
+            yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), ns)
+        elif isinstance(pattern, URLPattern):
+            name = f"{namespace}:{pattern.name}" if namespace else str(pattern.name)
+            yield name, prefix + str(pattern.pattern)
+
+
+def project_urls() -> list[tuple[str, str]]:
+    return [
+        (name, route) for name, route in walk(get_resolver().url_patterns) if not name.startswith("admin:")
+    ]
+
+
+def admin_urls() -> list[tuple[str, str]]:
+    return [(name, route) for name, route in walk(get_resolver().url_patterns) if name.startswith("admin:")]
+
+
+def concrete(route: str, kwargs: dict) -> str:
+    """Fill a route's converters and regex groups with the sample values."""
+
+    def fill(match: re.Match) -> str:
+        key = match.group("name")
+        return str(kwargs.get(key, "1"))
+
+    path = re.sub(r"<(?:\w+:)?(?P<name>\w+)>", fill, route)
+    path = re.sub(r"\(\?P<(?P<name>\w+)>[^)]*\)", fill, path)
+    return "/" + path.replace("^", "").replace("$", "")
+
+
+def test_every_url_has_an_access_rule():
+    missing = sorted({name for name, _ in project_urls()} - set(ACCESS))
+    assert not missing, f"URLs without an access rule in tests/test_access.py: {missing}"
+
+
+@pytest.mark.django_db(databases=["default", "audit"])
+@pytest.mark.parametrize("role", ("anonymous", *ROLES))
+def test_project_urls_by_role(client, users, role):
+    objects = {"users": users}
+    failures = []
+    for name, route in project_urls():
+        rule = ACCESS.get(name)
+        if rule is None:  # reported by test_every_url_has_an_access_rule
+            continue
+        url = concrete(route, rule.sample(objects))
+        if role != "anonymous":
+            client.force_login(users[role])
+        response = getattr(client, rule.method)(url)
+        status = response.status_code
+        if role == "anonymous":
+            if rule.anonymous == "login":
+                ok = status == 302 and response["Location"].startswith("/login/")
+            elif rule.anonymous == "401":
+                ok = status == 401
+            else:
+                ok = status == 200
+        elif name == "login":
+            ok = status == 302
+        elif role in rule.allowed:
+            ok = status in rule.ok_statuses
+        else:
+            ok = status == 403
+        if not ok:
+            failures.append(f"{rule.method.upper()} {url} ({name}) as {role}: {status}")
+        client.logout()
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.django_db(databases=["default", "audit"])
+@pytest.mark.parametrize("role", ("anonymous", *ROLES))
+def test_admin_site_is_for_administrators_only(client, users, role):
+    """Everyone but staff is turned away from every admin URL; admins reach what they manage."""
+    if role != "anonymous":
+        client.force_login(users[role])
+    from django.contrib.contenttypes.models import ContentType
+
+    user_type = ContentType.objects.get(app_label="auth", model="user")
+    sample = {
+        "object_id": users["norole"].pk,
+        "id": users["norole"].pk,
+        "app_label": "auth",
+        "content_type_id": user_type.pk,
+    }
+    leaked = []
+    for name, route in admin_urls():
+        if name in {"admin:login", "admin:logout", "admin:None"} or "(?P<url>" in route:
+            continue
+        url = concrete(route, sample)
+        status = client.get(url).status_code
+        staff = role in {"admins", "superuser"}
+        if not staff and status == 200:
+            leaked.append(f"{url} as {role}: {status}")
+    assert not leaked, "\n".join(leaked)
+    if role in {"admins", "superuser"}:
+        assert client.get("/admin/").status_code == 200
+        assert client.get("/admin/auth/user/").status_code == 200
+        assert client.get("/admin/axes/accessattempt/").status_code == 200
