@@ -14,6 +14,7 @@ later that week and in later months), so expiration day can be rehearsed on any 
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Iterator
@@ -63,7 +64,7 @@ class Instrument:
     @property
     def osi(self) -> str:
         """The 21-character OSI symbol (root padded to 6), as instructions display it."""
-        if self.root is None or self.expiration_date is None or self.strike is None:
+        if self.root is None or self.expiration_date is None or self.strike is None or len(self.symbol) == 21:
             return self.symbol
         return osi_symbol(self.root, self.expiration_date, self.put_call or "C", self.strike)
 
@@ -87,8 +88,13 @@ def symbol_key(symbol: str) -> str:
     return symbol.replace(" ", "").upper()
 
 
+@functools.lru_cache(maxsize=4096)
+def _yymmdd(expiry: date) -> str:
+    return expiry.strftime("%y%m%d")
+
+
 def osi_symbol(root: str, expiry: date, put_call: str, strike: Decimal, padded: bool = True) -> str:
-    body = f"{expiry:%y%m%d}{put_call}{int(strike * 1000):08d}"
+    body = f"{_yymmdd(expiry)}{put_call}{int(strike * 1000):08d}"
     return f"{root:<6}{body}" if padded else f"{root}{body}"
 
 

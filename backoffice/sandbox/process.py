@@ -30,8 +30,11 @@ def free_port() -> int:
 class SandboxProcess:
     """``manage.py runsandbox`` on a free port with its own state directory."""
 
-    def __init__(self, state_dir: Path, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, port: int | None = None, log_path: Path | None = None, reset: bool = True
+    ) -> None:
         self.state_dir = state_dir
+        self.reset = reset
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or state_dir / "sandbox.log"
@@ -54,9 +57,9 @@ class SandboxProcess:
             str(self.port),
             "--state-dir",
             str(self.state_dir),
-            "--reset",
+            *(["--reset"] if self.reset else []),
         ]
-        with self.log_path.open("w") as log:
+        with self.log_path.open("a") as log:
             self.process = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
