@@ -51,7 +51,11 @@ def test_seed_example_rows_carry_the_seed_values(sandbox):
         "150.50",
         "151.00",
     )
-    assert (aapl["cost_basis"], aapl["market_value"], aapl["unrealized_pnl"]) == ("14500.00", "15050.00", "550.00")
+    assert (aapl["cost_basis"], aapl["market_value"], aapl["unrealized_pnl"]) == (
+        "14500.00",
+        "15050.00",
+        "550.00",
+    )
     tsla = rows["TSLA"]
     assert (tsla["quantity"], tsla["position_type"], tsla["market_value"], tsla["cost_basis"]) == (
         "-50",
@@ -63,7 +67,11 @@ def test_seed_example_rows_carry_the_seed_values(sandbox):
     assert call["instrument_id"] == "e5e6e7e8-f5f6-a5a6-b5b6-b7b8b9babcbe"
     assert call["position_type"] == "LONG_CALL"
     assert call["underlying_instrument_id"] == "a1a2a3a4-b1b2-c1c2-d1d2-d3d4d5d6d7d8"
-    assert (call["market_value"], call["cost_basis"], call["unrealized_pnl"]) == ("2700.00", "2500.00", "200.00")
+    assert (call["market_value"], call["cost_basis"], call["unrealized_pnl"]) == (
+        "2700.00",
+        "2500.00",
+        "200.00",
+    )
 
 
 def test_close_positions_account_0(sandbox):
@@ -142,7 +150,13 @@ def test_submit_position_instructions_cli_example(sandbox):
     # --instruction "{instruction_type: EXERCISE, instrument_id: ...e02, quantity: '1'}" on account 0
     response = sandbox.client.post(
         "/v1/accounts/0/positions/instructions",
-        json=[{"instruction_type": "EXERCISE", "instrument_id": "0195f6d0-a1b2-7c3d-8e4f-5a6b7c8d9e02", "quantity": "1"}],
+        json=[
+            {
+                "instruction_type": "EXERCISE",
+                "instrument_id": "0195f6d0-a1b2-7c3d-8e4f-5a6b7c8d9e02",
+                "quantity": "1",
+            }
+        ],
     )
     assert response.status_code == 200, response.text
     [row] = response.json()["data"]
@@ -151,7 +165,9 @@ def test_submit_position_instructions_cli_example(sandbox):
 
 
 def test_cancel_position_instruction_example(sandbox):
-    response = sandbox.client.delete("/v1/accounts/0/positions/instructions/182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e")
+    response = sandbox.client.delete(
+        "/v1/accounts/0/positions/instructions/182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert_envelope(body)
