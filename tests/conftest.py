@@ -19,6 +19,8 @@ from django.contrib.auth.models import Group
 
 from backoffice import embedded, roles
 
+pytest_plugins = ["tests.fixtures.sandbox"]
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"  # test users only
 
