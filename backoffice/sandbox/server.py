@@ -93,6 +93,8 @@ def malformed(response: Response, kind: str) -> Response:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a paging client reuses one connection
+    # Headers and body go out in two writes; without TCP_NODELAY, Nagle + delayed ACK add ~40 ms.
+    disable_nagle_algorithm = True
     server_version = "ClearStreetSandbox/1"
     sandbox: Sandbox  # set on the subclass made by make_server
     verbose: bool = False
