@@ -25,8 +25,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backoffice.sandbox.process import SandboxProcess  # noqa: E402
-from backoffice.sandbox.server import DEMO_API_KEY  # noqa: E402
+from backoffice.sandbox.process import SandboxProcess
+from backoffice.sandbox.server import DEMO_API_KEY
 
 ACCOUNT = 900001
 
@@ -75,13 +75,17 @@ def main() -> None:
         client.close()
 
     n = len(pages)
+    lines = [
+        ("generate the book (POST /sandbox/generate)", generate_seconds, ""),
+        ("page through it over HTTP", paging_seconds, f"{n / paging_seconds:.1f} pages/s"),
+        (f"baseline: {n} x GET /sandbox/health", health_seconds, f"{n / health_seconds:.1f} req/s"),
+        ("baseline: json parse+dump of the same rows", json_seconds, ""),
+    ]
     print(f"sandbox paging: {args.count} positions, {n} pages of {args.page_size}")
-    print(f"  generate the book (POST /sandbox/generate): {generate_seconds:7.2f} s")
-    print(f"  page through it over HTTP:                  {paging_seconds:7.2f} s  ({n / paging_seconds:7.1f} pages/s)")
-    print(f"  baseline, {n} x GET /sandbox/health:        {health_seconds:7.2f} s  ({n / health_seconds:7.1f} req/s)")
-    print(f"  baseline, json parse+dump of the same rows: {json_seconds:7.2f} s")
-    print(f"  ratio paging / health requests:             {paging_seconds / health_seconds:7.1f} x")
-    print(f"  ratio paging / json of the same rows:       {paging_seconds / json_seconds:7.1f} x")
+    for label, seconds, rate in lines:
+        print(f"  {label:<44} {seconds:7.2f} s  {rate}")
+    print(f"  {'ratio paging / health requests':<44} {paging_seconds / health_seconds:7.1f} x")
+    print(f"  {'ratio paging / json of the same rows':<44} {paging_seconds / json_seconds:7.1f} x")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from backoffice.sandbox.clock import Clock
@@ -367,7 +367,12 @@ def make_server(host: str, port: int, state_dir: Path, reset: bool = False, verb
 
 
 def serve(
-    host: str, port: int, state_dir: Path, reset: bool = False, verbose: bool = False, out=None
+    host: str,
+    port: int,
+    state_dir: Path,
+    reset: bool = False,
+    verbose: bool = False,
+    out: TextIO | None = None,
 ) -> None:
     """Run until SIGTERM or Ctrl-C; prints one line once it accepts connections."""
     out = out or sys.stdout
