@@ -429,13 +429,12 @@ def _root(index: int) -> str:
     return "G" + letters
 
 
-def generated_book(account_id: int, count: int, today: date) -> Iterator[tuple[Instrument, Decimal, Decimal]]:
+def generated_book(count: int, today: date) -> Iterator[tuple[Instrument, Decimal, Decimal]]:
     """``count`` positions for one account: blocks of one stock and up to 1999 options on it.
 
     Deterministic in (count, today); option symbols never repeat (10 weekly expiries x 100 strikes
     x call/put per root), and each option's underlying stock is in the same book.
     """
-    del account_id  # the same layout for any account; kept in the signature for clarity at call sites
     block = 2000
     for start in range(0, count, block):
         root_index = start // block

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from backoffice.sandbox.wire import ApiError
 
 MARKET_TZ = ZoneInfo("America/New_York")
+_EPOCH_US = 0
+_YEAR_9000_US = int(datetime(9000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 
 
 def parse_instant(text: Any, field: str) -> datetime:
@@ -23,11 +25,11 @@ def parse_instant(text: Any, field: str) -> datetime:
         raise ApiError(400, f"{field} must be an ISO-8601 string with a time zone")
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
+        if value.tzinfo is None:
+            raise ApiError(400, f"{field} needs a time zone (e.g. 'Z' or '-04:00'): {text!r}")
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise ApiError(400, f"{field} is not an ISO-8601 date-time: {text!r}") from exc
-    if value.tzinfo is None:
-        raise ApiError(400, f"{field} needs a time zone (e.g. 'Z' or '-04:00'): {text!r}")
-    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class Clock:
             if isinstance(advance, bool) or not isinstance(advance, int | float):
                 raise ApiError(400, "advance_seconds must be a number")
             target_us += int(advance * 1_000_000)
+        if not _EPOCH_US <= target_us <= _YEAR_9000_US:
+            raise ApiError(400, "the clock must stay between 1970 and 9000")
         if frozen:
             return Clock(frozen_us=target_us)
         return Clock(offset_us=target_us - time.time_ns() // 1000)
@@ -111,7 +115,3 @@ class Clock:
 
 def _to_us(value: datetime) -> int:
     return int(value.timestamp()) * 1_000_000 + value.microsecond
-
-
-def add_days(day: date, days: int) -> date:
-    return day + timedelta(days=days)

@@ -39,6 +39,8 @@ from backoffice.sandbox.wire import (
 MAX_PAGE_SIZE = 1000
 MAX_FILTER_IDS = 1000
 MAX_BATCH = 1000
+MAX_CONTRACTS = 10**9  # beyond any real position; keeps absurd numbers out of arithmetic and SQLite
+MAX_PAGE = 10**9
 INSTRUCTION_TYPES = ("EXERCISE", "DO_NOT_EXERCISE", "CONTRARY_EXERCISE")
 EXPIRY_DAY_ONLY = ("DO_NOT_EXERCISE", "CONTRARY_EXERCISE")
 TERMINAL = ("REJECTED", "ENGINE_REJECTED", "CANCELLED", "CANCEL_FAILED")
@@ -154,7 +156,7 @@ class PageState:
                 raw.get("v") == 1
                 and type(state.account_id) is int
                 and type(state.page) is int
-                and state.page >= 1
+                and 1 <= state.page <= MAX_PAGE
                 and type(state.size) is int
                 and 1 <= state.size <= MAX_PAGE_SIZE
                 and state.sort_by in SORT_COLUMNS
@@ -188,14 +190,14 @@ def parse_contracts(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value > 0 else None
+        return value if 0 < value <= MAX_CONTRACTS else None
     if not isinstance(value, str):
         return None
     try:
         number = Decimal(value.strip())
     except InvalidOperation:
         return None
-    if not number.is_finite() or number <= 0 or number != number.to_integral_value():
+    if not number.is_finite() or not 0 < number <= MAX_CONTRACTS or number != number.to_integral_value():
         return None
     return int(number)
 
@@ -282,9 +284,7 @@ class Sandbox:
             raise ApiError(400, "count must be an integer from 1 to 1000000")
         started = time.perf_counter()
         today = self.clock.business_date()
-        instruments, positions = book.holdings_rows(
-            account_id, book.generated_book(account_id, count, today), today
-        )
+        instruments, positions = book.holdings_rows(account_id, book.generated_book(count, today), today)
         self.store.replace_account_book(
             account_id, f"Generated book ({count} positions)", instruments, positions
         )

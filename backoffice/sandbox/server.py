@@ -195,8 +195,10 @@ class Handler(BaseHTTPRequestHandler):
     def account(self, raw: str, scope: frozenset[int] | None) -> int:
         try:
             account_id = int(raw)
+            if not 0 <= account_id < 2**63:
+                raise ValueError
         except ValueError as exc:
-            raise ApiError(400, f"account_id must be an integer; got {raw!r}") from exc
+            raise ApiError(400, f"account_id must be a non-negative 64-bit integer; got {raw!r}") from exc
         if scope is not None and account_id not in scope:
             raise ApiError(403, f"this API key may not access account {account_id}")
         with self.sandbox.store.lock:

@@ -145,7 +145,9 @@ def test_unknown_instrument_short_circuits_the_batch_with_404(sandbox):
     assert submit(sandbox, [row(msft_put["instrument_id"], instruction_id="pre-1")]).status_code == 200
 
 
-@pytest.mark.parametrize("quantity", ["abc", "1.5", "-1", "0", "", None, True, 2.5])
+@pytest.mark.parametrize(
+    "quantity", ["abc", "1.5", "-1", "0", "", None, True, 2.5, "1e999999", "NaN", 10**12]
+)
 def test_unencodable_quantity_short_circuits_with_400(sandbox, quantity):
     msft_put = contract(sandbox, 122503, "MSFT", "LONG_PUT")
     before = listed(sandbox)

@@ -75,6 +75,8 @@ def test_clock_control(sandbox):
     assert running["frozen"] is False and running["business_date"] == "2030-01-02"
     assert sandbox.client.put("/sandbox/clock", json={"now": "2030-01-02T15:00:00"}).status_code == 400
     assert sandbox.client.put("/sandbox/clock", json={"when": "now"}).status_code == 400
+    assert sandbox.client.put("/sandbox/clock", json={"advance_seconds": 1e300}).status_code == 400
+    assert sandbox.client.put("/sandbox/clock", json={"now": "0001-01-01T00:00:00+01:00"}).status_code == 400
     real = sandbox.client.delete("/sandbox/clock").json()["data"]
     assert real["frozen"] is False and real["offset_seconds"] == 0
 

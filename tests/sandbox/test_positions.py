@@ -135,6 +135,8 @@ def test_token_from_another_account_or_query_is_refused(sandbox):
 def test_unknown_account_is_404_and_bad_account_400(sandbox):
     assert sandbox.client.get("/v1/accounts/424242/positions").status_code == 404
     assert sandbox.client.get("/v1/accounts/abc/positions").status_code == 400
+    assert sandbox.client.get("/v1/accounts/99999999999999999999999/positions").status_code == 400
+    assert sandbox.client.get("/v1/accounts/-1/positions").status_code == 400
 
 
 # --- closes --------------------------------------------------------------------------------------
