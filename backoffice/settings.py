@@ -224,7 +224,15 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "backoffice")
 CELERY_BEAT_SCHEDULER = "backoffice.celery:SingleBeatScheduler"
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+POSITIONS_SYNC_INTERVAL_SECONDS = env_int("POSITIONS_SYNC_INTERVAL_SECONDS", 300)
+# The book is called stale on the page once its snapshot is older than this.
+POSITIONS_STALE_AFTER_SECONDS = env_int("POSITIONS_STALE_AFTER_SECONDS", 2 * POSITIONS_SYNC_INTERVAL_SECONDS)
+CELERY_BEAT_SCHEDULE: dict = {
+    "sync-active-accounts": {
+        "task": "positions.sync_active_accounts",
+        "schedule": float(POSITIONS_SYNC_INTERVAL_SECONDS),
+    },
+}
 
 # --- Clear Street --------------------------------------------------------------------------------
 SANDBOX_PORT = env_int("SANDBOX_PORT", 8765)

@@ -73,14 +73,15 @@ def subprocess_database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
-    """A real Celery worker over Redis, on this run's own queue, against the test database."""
+def celery_worker_process(django_db_setup, sandbox_process) -> Iterator[subprocess.Popen]:
+    """A real Celery worker over Redis, on this run's own queue, against the test database and sandbox."""
     env = {
         **os.environ,
         "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-        "CLEAR_STREET_BASE_URL": settings.CLEAR_STREET_BASE_URL,
+        "CLEAR_STREET_BASE_URL": sandbox_process.base_url,
+        "CLEAR_STREET_API_KEY": settings.SANDBOX_DEFAULT_API_KEY,
         "PYTHONUNBUFFERED": "1",
     }
     log = (BASE_DIR / "var" / "test-worker.log").open("w")

@@ -9,6 +9,7 @@ A rule applies to one endpoint name (or ``"*"`` for every ``/v1/`` endpoint)::
      "drop_rate": 1.0,         # share of requests whose connection is closed without a response
      "malformed_rate": 1.0,    # share of requests answered 200 with a body that is not valid JSON
      "malformed_kind": "truncated",  # or "html" (a gateway's error page)
+     "bad_value_rows": 2,      # a valid envelope whose first N data rows hold unreadable values
      "times": 2}               # the rule expires after matching this many requests
 
 Rates are probabilities in [0, 1]; 1 means every request, which is what tests use.
@@ -44,6 +45,7 @@ class FaultRule:
     drop_rate: float = 0.0
     malformed_rate: float = 0.0
     malformed_kind: str = "truncated"
+    bad_value_rows: int = 0
     times: int | None = None
 
     @classmethod
@@ -71,6 +73,12 @@ class FaultRule:
             raise ApiError(400, f"faults.{endpoint}.outage must be true or false")
         if rule.malformed_kind not in {"truncated", "html"}:
             raise ApiError(400, f"faults.{endpoint}.malformed_kind must be 'truncated' or 'html'")
+        if (
+            isinstance(rule.bad_value_rows, bool)
+            or not isinstance(rule.bad_value_rows, int)
+            or not (0 <= rule.bad_value_rows <= 1000)
+        ):
+            raise ApiError(400, f"faults.{endpoint}.bad_value_rows must be an integer from 0 to 1000")
         if rule.times is not None and (
             isinstance(rule.times, bool) or not isinstance(rule.times, int) or rule.times < 1
         ):
@@ -87,6 +95,7 @@ class Decision:
     error_status: int | None = None
     outage: bool = False
     malformed_kind: str | None = None
+    bad_value_rows: int = 0
 
 
 class Faults:
@@ -149,6 +158,7 @@ class Faults:
                 malformed_kind=rule.malformed_kind
                 if rule.malformed_rate > 0 and hit() < rule.malformed_rate
                 else None,
+                bad_value_rows=rule.bad_value_rows,
             )
         if counted and self.on_change is not None:
             self.on_change()

@@ -91,6 +91,21 @@ def malformed(response: Response, kind: str) -> Response:
     return Response(200, response.body[: max(1, len(response.body) // 2)])
 
 
+# What a misbehaving upstream puts in a row: a number that is not one, a missing required field.
+_BAD_VALUES = ({"market_value": "n/a"}, {"quantity": None}, {"available_quantity": "1,000"})
+
+
+def with_bad_values(response: Response, rows: int) -> Response:
+    """The same answer with its first ``rows`` data rows holding values a reader cannot parse."""
+    document = json.loads(response.body)
+    data = document.get("data")
+    if isinstance(data, list):
+        for index, row in enumerate(data[:rows]):
+            if isinstance(row, dict):
+                row.update(_BAD_VALUES[index % len(_BAD_VALUES)])
+    return Response(response.status, dumps(document))
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a paging client reuses one connection
     # Headers and body go out in two writes; without TCP_NODELAY, Nagle + delayed ACK add ~40 ms.
@@ -190,6 +205,8 @@ class Handler(BaseHTTPRequestHandler):
         scope = self.key_scope()
         account_id = self.account(params["account"], scope)
         response = self.endpoint(endpoint, account_id, params, query, body, decision)
+        if decision.bad_value_rows:
+            response = with_bad_values(response, decision.bad_value_rows)
         return malformed(response, decision.malformed_kind) if decision.malformed_kind else response
 
     def account(self, raw: str, scope: frozenset[int] | None) -> int:

@@ -1,2 +1,1 @@
-# pytest allows ``pytest_plugins`` only in the root conftest, so the fixtures are imported here.
-from tests.fixtures.sandbox import *  # noqa: F403
+# The sandbox fixtures come from tests.fixtures.sandbox, loaded for the whole suite by tests/conftest.py.

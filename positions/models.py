@@ -1,0 +1,264 @@
+"""Accounts the desk follows, the mirror of their books, sync runs, close requests and their orders.
+
+Mirror models use the wire's field names (see the seeds' ``Position`` and ``Order``), so a row can
+be held beside the API documentation. Decimals are exact (``WireDecimalField``); times are UTC.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from backoffice.fields import WireDecimalField
+
+
+class Account(models.Model):
+    account_id = models.BigIntegerField(unique=True, help_text="Clear Street account id")
+    name = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True, help_text="Inactive accounts are not synced on schedule.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The time of the snapshot on screen: set only when a sync's snapshot replaced the last one.
+    snapshot_as_of = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["account_id"]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.name}".strip()
+
+
+class InstrumentType(models.TextChoices):
+    COMMON_STOCK = "COMMON_STOCK", "Common stock"
+    PREFERRED_STOCK = "PREFERRED_STOCK", "Preferred stock"
+    OPTION = "OPTION", "Option"
+    CASH = "CASH", "Cash"
+    INDEX = "INDEX", "Index"
+    OTHER = "OTHER", "Other"
+
+
+class PositionType(models.TextChoices):
+    LONG = "LONG", "Long"
+    SHORT = "SHORT", "Short"
+    LONG_CALL = "LONG_CALL", "Long call"
+    SHORT_CALL = "SHORT_CALL", "Short call"
+    LONG_PUT = "LONG_PUT", "Long put"
+    SHORT_PUT = "SHORT_PUT", "Short put"
+
+
+class Position(models.Model):
+    """One holding as Clear Street last reported it, plus the OSI symbol decoded once at sync."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="positions")
+    instrument_id = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=64)
+    instrument_type = models.CharField(max_length=32, choices=InstrumentType.choices)
+    position_type = models.CharField(max_length=16, choices=PositionType.choices)
+    quantity = WireDecimalField()
+    available_quantity = WireDecimalField()
+    market_value = WireDecimalField()
+    avg_price = WireDecimalField(null=True, blank=True)
+    closing_price = WireDecimalField(null=True, blank=True)
+    closing_price_date = models.DateField(null=True, blank=True)
+    cost_basis = WireDecimalField(null=True, blank=True)
+    daily_realized_pnl = WireDecimalField(null=True, blank=True)
+    daily_unrealized_pnl = WireDecimalField(null=True, blank=True)
+    daily_unrealized_pnl_pct = WireDecimalField(null=True, blank=True)
+    instrument_price = WireDecimalField(null=True, blank=True)
+    underlying_instrument_id = models.CharField(max_length=64, null=True, blank=True)
+    unrealized_pnl = WireDecimalField(null=True, blank=True)
+    unrealized_pnl_pct = WireDecimalField(null=True, blank=True)
+    # Decoded from the OSI symbol (options only).
+    underlying_root = models.CharField(max_length=8, null=True, blank=True)
+    expiration_date = models.DateField(null=True, blank=True)
+    put_call = models.CharField(max_length=1, null=True, blank=True, choices=[("C", "Call"), ("P", "Put")])
+    strike = WireDecimalField(null=True, blank=True)
+    # Bookkeeping of the mirror.
+    first_seen_at = models.DateTimeField()
+    updated_at = models.DateTimeField(help_text="When a sync last changed this row.")
+    last_sync = models.ForeignKey(
+        "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["account__account_id", "symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "instrument_id"], name="position_unique_per_account"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "symbol"]),
+            models.Index(fields=["expiration_date", "account"]),
+            models.Index(fields=["underlying_root"]),
+            models.Index(fields=["instrument_type", "position_type"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} ({self.account.account_id})"
+
+    @property
+    def is_option(self) -> bool:
+        return self.instrument_type == InstrumentType.OPTION
+
+    @property
+    def is_short(self) -> bool:
+        return self.quantity < 0
+
+
+class PositionStage(models.Model):
+    """Rows of a sync in flight, kept out of the mirror until every page has arrived.
+
+    Each page is copied here as it arrives (committed, so progress is visible); the last step swaps
+    the whole set into ``Position`` in one transaction, and a failed sync deletes its rows here.
+    """
+
+    sync_run = models.ForeignKey("SyncRun", on_delete=models.CASCADE, related_name="+")
+    instrument_id = models.CharField(max_length=64)
+    row = models.JSONField(help_text="The typed row, decimals as strings.")
+
+    class Meta:
+        indexes = [models.Index(fields=["sync_run", "instrument_id"])]
+
+    def __str__(self) -> str:
+        return f"staged {self.instrument_id} of sync #{self.sync_run_id}"
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sync_runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trigger = models.CharField(max_length=16, default="manual", help_text="manual, schedule or command")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    total_pages = models.PositiveIntegerField(null=True, blank=True)
+    rows_received = models.PositiveIntegerField(default=0)
+    rows_added = models.PositiveIntegerField(default=0)
+    rows_changed = models.PositiveIntegerField(default=0)
+    rows_removed = models.PositiveIntegerField(default=0)
+    rows_skipped = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(
+        default=list, blank=True, help_text="Rows Clear Street sent that could not be read."
+    )
+    error = models.TextField(blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # One sync per account at a time: a second request joins the one queued or running.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_active_sync_per_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"sync #{self.pk} of {self.account.account_id}: {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class CloseRequest(models.Model):
+    """A maker's request to close one position, or every position of an account, under four eyes."""
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        APPROVED = "approved", "Approved"
+        SUBMITTING = "submitting", "Submitting"
+        SUBMITTED = "submitted", "Submitted"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected by checker"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    OPEN = (Status.PENDING_APPROVAL, Status.APPROVED, Status.SUBMITTING)
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="close_requests")
+    # Empty for "close all positions".
+    instrument_id = models.CharField(max_length=64, blank=True)
+    symbol = models.CharField(max_length=64, blank=True)
+    quantity_at_request = WireDecimalField(null=True, blank=True)
+    cancel_orders = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING_APPROVAL)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.CharField(
+        max_length=64, blank=True, help_text="Clear Street's request_id of the close call"
+    )
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                name="close_request_maker_is_not_checker",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"close {self.symbol or 'all positions'} in {self.account.account_id} ({self.status})"
+
+    @property
+    def closes_all(self) -> bool:
+        return not self.instrument_id
+
+
+class Order(models.Model):
+    """An order Clear Street generated, with every field of the seeds' ``Order``."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders")
+    close_request = models.ForeignKey(
+        CloseRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    id = models.CharField(primary_key=True, max_length=64, help_text="Engine-assigned order id")
+    client_order_id = models.CharField(max_length=128, null=True, blank=True)
+    instrument_id = models.CharField(max_length=64, null=True, blank=True)
+    instrument_type = models.CharField(max_length=32, null=True, blank=True)
+    symbol = models.CharField(max_length=64, null=True, blank=True)
+    side = models.CharField(max_length=16)
+    quantity = WireDecimalField()
+    order_type = models.CharField(max_length=24)
+    time_in_force = models.CharField(max_length=32)
+    status = models.CharField(max_length=24)
+    filled_quantity = WireDecimalField()
+    leaves_quantity = WireDecimalField()
+    venue = models.CharField(max_length=16, null=True, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    average_fill_price = WireDecimalField(null=True, blank=True)
+    limit_price = WireDecimalField(null=True, blank=True)
+    stop_price = WireDecimalField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    extended_hours = models.BooleanField(null=True, blank=True)
+    details = models.JSONField(default=list, blank=True)
+    underlying_instrument_id = models.CharField(max_length=64, null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True, help_text="The order as Clear Street sent it.")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["account", "instrument_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.symbol} ({self.status})"

@@ -1,0 +1,508 @@
+"""Every write of the positions app: syncing the mirror, and close requests under four eyes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from backoffice.audit.services import audit_context, record_decision
+from backoffice.clearstreet.client import ClearStreetClient
+from backoffice.clearstreet.errors import ClearStreetError, UpstreamTransportError
+from backoffice.clearstreet.types import Order as WireOrder
+from backoffice.clearstreet.types import Position as WirePosition
+from backoffice.workflow import ActionRefused, require_checker, require_maker
+from positions import osi
+from positions.models import Account, CloseRequest, Order, Position, PositionStage, SyncRun
+
+logger = logging.getLogger(__name__)
+
+# Namespace of the per-account advisory lock that keeps two workers off one account's sync.
+SYNC_LOCK_CLASS = 0x5E7C
+MAX_SKIPPED_KEPT = 200  # rows kept verbatim on the run; the count covers all of them
+
+# Columns copied from the staged row into the mirror, in order, with their SQL types.
+MIRROR_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("symbol", "text"),
+    ("instrument_type", "text"),
+    ("position_type", "text"),
+    ("quantity", "numeric"),
+    ("available_quantity", "numeric"),
+    ("market_value", "numeric"),
+    ("avg_price", "numeric"),
+    ("closing_price", "numeric"),
+    ("closing_price_date", "date"),
+    ("cost_basis", "numeric"),
+    ("daily_realized_pnl", "numeric"),
+    ("daily_unrealized_pnl", "numeric"),
+    ("daily_unrealized_pnl_pct", "numeric"),
+    ("instrument_price", "numeric"),
+    ("underlying_instrument_id", "text"),
+    ("unrealized_pnl", "numeric"),
+    ("unrealized_pnl_pct", "numeric"),
+    ("underlying_root", "text"),
+    ("expiration_date", "date"),
+    ("put_call", "text"),
+    ("strike", "numeric"),
+)
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+def register_account(account_id: int, name: str = "") -> tuple[Account, bool]:
+    """Follow a Clear Street account (idempotent)."""
+    return Account.objects.get_or_create(account_id=account_id, defaults={"name": name})
+
+
+# --- sync ------------------------------------------------------------------------------------------
+
+
+def _abandon_stale_runs(account: Account) -> None:
+    """A run queued or running far longer than any task may run was lost (e.g. the broker restarted)."""
+    limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT * 3)
+    SyncRun.objects.filter(account=account, status__in=SyncRun.ACTIVE, requested_at__lt=limit).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error="abandoned: no worker finished it in time",
+    )
+
+
+def request_sync(
+    account: Account, *, user: AbstractBaseUser | None = None, trigger: str = "manual", enqueue: bool = True
+) -> tuple[SyncRun, bool]:
+    """Queue a sync of the account; a request while one is queued or running joins that one.
+
+    Returns the run and whether it is new.
+    """
+    _abandon_stale_runs(account)
+    requester = user if user is not None and user.is_authenticated else None
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(account=account, requested_by=requester, trigger=trigger)
+            if enqueue:
+                from positions.tasks import sync_positions
+
+                sync_positions.apply_async_on_commit(args=(run.pk,))
+    except IntegrityError:
+        # The partial unique index says one is already active: fold this request into it.
+        existing = SyncRun.objects.filter(account=account, status__in=SyncRun.ACTIVE).first()
+        if existing is None:  # it finished between our insert and this read
+            return request_sync(account, user=user, trigger=trigger, enqueue=enqueue)
+        return existing, False
+    return run, True
+
+
+@contextlib.contextmanager
+def _account_sync_lock(account: Account) -> Iterator[bool]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [SYNC_LOCK_CLASS, account.pk])
+        (acquired,) = cursor.fetchone()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [SYNC_LOCK_CLASS, account.pk])
+
+
+def _stage_row(position: WirePosition) -> dict[str, Any]:
+    row = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(position).items()}
+    if row["closing_price_date"] is not None:
+        row["closing_price_date"] = row["closing_price_date"].isoformat()
+    contract = osi.decode(position.symbol) if position.instrument_type == "OPTION" else None
+    row["underlying_root"] = contract.root if contract else None
+    row["expiration_date"] = contract.expiration_date.isoformat() if contract else None
+    row["put_call"] = contract.put_call if contract else None
+    row["strike"] = str(contract.strike) if contract else None
+    return row
+
+
+def _copy_to_stage(run: SyncRun, positions: list[WirePosition]) -> None:
+    sql = "COPY positions_positionstage (sync_run_id, instrument_id, row) FROM STDIN"
+    with connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for position in positions:
+            copy.write_row((run.pk, position.instrument_id, json.dumps(_stage_row(position))))
+
+
+def _apply_stage(run: SyncRun, keep_instrument_ids: set[str]) -> tuple[int, int, int]:
+    """Swap the staged snapshot into the mirror: upsert what changed, remove what Clear Street dropped."""
+    now = timezone.now()
+    columns = ", ".join(name for name, _ in MIRROR_COLUMNS)
+    selects = ", ".join(f"(s.row->>'{name}')::{sql_type}" for name, sql_type in MIRROR_COLUMNS)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name, _ in MIRROR_COLUMNS)
+    changed = " OR ".join(f"p.{name} IS DISTINCT FROM EXCLUDED.{name}" for name, _ in MIRROR_COLUMNS)
+    upsert = f"""
+        WITH upserted AS (
+            INSERT INTO positions_position AS p
+                (account_id, instrument_id, {columns}, first_seen_at, updated_at, last_sync_id)
+            SELECT DISTINCT ON (s.instrument_id)
+                %(account)s, s.instrument_id, {selects}, %(now)s, %(now)s, %(run)s
+            FROM positions_positionstage s
+            WHERE s.sync_run_id = %(run)s
+            ORDER BY s.instrument_id, s.id DESC
+            ON CONFLICT (account_id, instrument_id) DO UPDATE
+                SET {updates}, updated_at = EXCLUDED.updated_at, last_sync_id = EXCLUDED.last_sync_id
+                WHERE {changed}
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
+    """  # noqa: S608 - column names are constants of this module, values are parameters
+    remove = """
+        DELETE FROM positions_position p
+        WHERE p.account_id = %(account)s
+          AND NOT (p.instrument_id = ANY(%(keep)s))
+          AND NOT EXISTS (
+              SELECT 1 FROM positions_positionstage s
+              WHERE s.sync_run_id = %(run)s AND s.instrument_id = p.instrument_id
+          )
+    """
+    params = {"account": run.account_id, "run": run.pk, "now": now, "keep": list(keep_instrument_ids)}
+    with connection.cursor() as cursor:
+        cursor.execute(upsert, params)
+        added, changed_count = cursor.fetchone()
+        cursor.execute(remove, params)
+        removed = cursor.rowcount
+    return added, changed_count, removed
+
+
+def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
+    """Read every page of the account's book, then replace the mirror's snapshot in one transaction.
+
+    Idempotent: a finished run is left alone, and a run redelivered after a worker died starts
+    its staging again. A failure on any page changes nothing in the mirror and is recorded.
+    """
+    with transaction.atomic():
+        run = (
+            SyncRun.objects.select_for_update(of=("self",))
+            .select_related("account", "requested_by")
+            .get(pk=run_id)
+        )
+        if not run.is_active:
+            return run
+        run.status = SyncRun.Status.RUNNING
+        run.started_at = timezone.now()
+        run.celery_task_id = celery_task_id
+        run.save(update_fields=["status", "started_at", "celery_task_id"])
+    account = run.account
+    with _account_sync_lock(account) as acquired:
+        if not acquired:
+            logger.info("sync #%s: another worker holds account %s", run.pk, account.account_id)
+            return run
+        PositionStage.objects.filter(sync_run=run).delete()
+        skipped: list[dict[str, Any]] = []
+        skipped_count = 0
+        keep: set[str] = set()
+        try:
+            with (
+                audit_context(
+                    actor=run.requested_by,
+                    account_id=account.account_id,
+                    subject_type="sync_run",
+                    subject_id=run.pk,
+                    sync_run_id=run.pk,
+                    celery_task_id=celery_task_id or None,
+                ),
+                ClearStreetClient() as client,
+            ):
+                for page in client.iter_position_pages(account.account_id, page_size=1000):
+                    good = [p for p in page.positions if p.account_id == account.account_id]
+                    _copy_to_stage(run, good)
+                    for problem in page.problems:
+                        skipped_count += 1
+                        raw_id = problem.raw.get("instrument_id") if isinstance(problem.raw, dict) else None
+                        if isinstance(raw_id, str):
+                            keep.add(raw_id)  # still reported upstream: keep our last good copy
+                        if len(skipped) < MAX_SKIPPED_KEPT:
+                            skipped.append(
+                                {
+                                    "page": page.page_number,
+                                    "index": problem.index,
+                                    "problem": problem.problem,
+                                    "raw": problem.raw,
+                                }
+                            )
+                    SyncRun.objects.filter(pk=run.pk).update(
+                        pages=F("pages") + 1,
+                        total_pages=page.total_pages,
+                        rows_received=F("rows_received") + len(page.positions) + len(page.problems),
+                        rows_skipped=skipped_count,
+                    )
+            with transaction.atomic():
+                added, changed, removed = _apply_stage(run, keep)
+                finished = timezone.now()
+                Account.objects.filter(pk=account.pk).update(snapshot_as_of=finished)
+                SyncRun.objects.filter(pk=run.pk).update(
+                    status=SyncRun.Status.SUCCEEDED,
+                    finished_at=finished,
+                    rows_added=added,
+                    rows_changed=changed,
+                    rows_removed=removed,
+                    rows_skipped=skipped_count,
+                    skipped=skipped,
+                )
+                PositionStage.objects.filter(sync_run=run).delete()
+        except ClearStreetError as exc:
+            _fail_run(run, f"{exc.__class__.__name__}: {exc}", skipped_count, skipped)
+        except Exception as exc:
+            _fail_run(run, f"internal error: {exc.__class__.__name__}: {exc}", skipped_count, skipped)
+            raise
+    run.refresh_from_db()
+    return run
+
+
+def _fail_run(run: SyncRun, error: str, skipped_count: int, skipped: list) -> None:
+    PositionStage.objects.filter(sync_run=run).delete()
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error=error[:2000],
+        rows_skipped=skipped_count,
+        skipped=skipped,
+    )
+    logger.warning("sync #%s of account %s failed: %s", run.pk, run.account.account_id, error)
+
+
+def sync_active_accounts(trigger: str = "schedule") -> list[SyncRun]:
+    return [request_sync(account, trigger=trigger)[0] for account in Account.objects.filter(active=True)]
+
+
+# --- close requests --------------------------------------------------------------------------------
+
+
+def _snapshot(request: CloseRequest) -> dict[str, Any]:
+    return {
+        "account_id": request.account.account_id,
+        "instrument_id": request.instrument_id or None,
+        "symbol": request.symbol or None,
+        "cancel_orders": request.cancel_orders,
+        "status": request.status,
+    }
+
+
+def _decide(request: CloseRequest, user: AbstractBaseUser, action: str, to: str, reason: str = "") -> None:
+    before = _snapshot(request)
+    from_state = request.status
+    request.status = to
+    record_decision(
+        action=action,
+        actor=user,
+        subject_type="close_request",
+        subject_id=request.pk,
+        account_id=request.account.account_id,
+        from_state=from_state,
+        to_state=to,
+        reason=reason,
+        before=before,
+        after=_snapshot(request),
+    )
+
+
+def request_close(
+    user: AbstractBaseUser,
+    account: Account,
+    *,
+    position: Position | None = None,
+    cancel_orders: bool = False,
+    note: str = "",
+) -> CloseRequest:
+    """Ask to close one position (or, without a position, every position of the account)."""
+    require_maker(user, "request position closes")
+    if position is not None and position.account_id != account.pk:
+        raise ActionRefused("That position belongs to another account.")
+    if position is not None and position.quantity == 0:
+        raise ActionRefused(f"{position.symbol} is already flat: there is nothing to close.")
+    open_requests = CloseRequest.objects.filter(account=account, status__in=CloseRequest.OPEN)
+    duplicate = open_requests.filter(instrument_id=position.instrument_id if position else "").first()
+    if duplicate:
+        raise ActionRefused(
+            f"A close of the same {'position' if position else 'account'} is already open (#{duplicate.pk})."
+        )
+    with transaction.atomic():
+        request = CloseRequest.objects.create(
+            account=account,
+            instrument_id=position.instrument_id if position else "",
+            symbol=position.symbol if position else "",
+            quantity_at_request=position.quantity if position else None,
+            cancel_orders=cancel_orders,
+            note=note.strip()[:2000],
+            requested_by=user,
+        )
+        record_decision(
+            action="requested_close",
+            actor=user,
+            subject_type="close_request",
+            subject_id=request.pk,
+            account_id=account.account_id,
+            to_state=request.status,
+            reason=note,
+            after=_snapshot(request),
+        )
+    return request
+
+
+def _locked(request_id: int) -> CloseRequest:
+    return CloseRequest.objects.select_for_update().select_related("account").get(pk=request_id)
+
+
+def approve_close(user: AbstractBaseUser, request_id: int) -> CloseRequest:
+    with transaction.atomic():
+        request = _locked(request_id)
+        require_checker(user, request.requested_by_id, "approve close requests")
+        if request.status != CloseRequest.Status.PENDING_APPROVAL:
+            raise ActionRefused(
+                f"This close request is {request.get_status_display().lower()}; it cannot be approved."
+            )
+        _decide(request, user, "approved", CloseRequest.Status.APPROVED)
+        request.decided_by, request.decided_at = user, timezone.now()
+        request.save(update_fields=["status", "decided_by", "decided_at"])
+        from positions.tasks import execute_close
+
+        execute_close.apply_async_on_commit(args=(request.pk,))
+    return request
+
+
+def reject_close(user: AbstractBaseUser, request_id: int, reason: str) -> CloseRequest:
+    if not reason.strip():
+        raise ActionRefused("Give a reason for the rejection: the maker will read it.")
+    with transaction.atomic():
+        request = _locked(request_id)
+        require_checker(user, request.requested_by_id, "reject close requests")
+        if request.status != CloseRequest.Status.PENDING_APPROVAL:
+            raise ActionRefused(
+                f"This close request is {request.get_status_display().lower()}; it cannot be rejected."
+            )
+        _decide(request, user, "rejected", CloseRequest.Status.REJECTED, reason.strip())
+        request.decided_by, request.decided_at, request.decision_reason = user, timezone.now(), reason.strip()
+        request.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    return request
+
+
+def withdraw_close(user: AbstractBaseUser, request_id: int) -> CloseRequest:
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.requested_by_id != user.pk:
+            raise ActionRefused("Only the person who requested this close can withdraw it.")
+        if request.status != CloseRequest.Status.PENDING_APPROVAL:
+            raise ActionRefused(
+                f"This close request is {request.get_status_display().lower()}; it cannot be withdrawn."
+            )
+        _decide(request, user, "withdrew", CloseRequest.Status.WITHDRAWN)
+        request.save(update_fields=["status"])
+    return request
+
+
+def execute_close(request_id: int, *, celery_task_id: str | None = None) -> CloseRequest:
+    """Send an approved close to Clear Street once, and keep the orders it returns.
+
+    Runs once per approval: the status moves to ``submitting`` before the call, so a redelivered
+    task finds it there and does not send a second close; a lost answer is reported, never retried.
+    """
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.status == CloseRequest.Status.SUBMITTING:
+            request.status = CloseRequest.Status.FAILED
+            request.error = (
+                "The worker stopped while this close was being sent; Clear Street may or may not have "
+                "received it. Check the account's orders before requesting another close."
+            )
+            request.save(update_fields=["status", "error"])
+            return request
+        if request.status != CloseRequest.Status.APPROVED:
+            return request
+        request.status = CloseRequest.Status.SUBMITTING
+        request.save(update_fields=["status"])
+    maker = request.requested_by
+    try:
+        with (
+            audit_context(
+                actor=maker,
+                approver=request.decided_by,
+                account_id=request.account.account_id,
+                subject_type="close_request",
+                subject_id=request.pk,
+                celery_task_id=celery_task_id,
+            ),
+            ClearStreetClient() as client,
+        ):
+            if request.closes_all:
+                result = client.close_positions(
+                    request.account.account_id, cancel_orders=request.cancel_orders
+                )
+            else:
+                result = client.close_position(
+                    request.account.account_id, request.instrument_id, cancel_orders=request.cancel_orders
+                )
+    except ClearStreetError as exc:
+        unknown = isinstance(exc, UpstreamTransportError)
+        request.status = CloseRequest.Status.FAILED
+        request.request_id = exc.request_id or ""
+        request.error = (
+            f"{exc} The close may or may not have reached Clear Street: check the orders before trying again."
+            if unknown
+            else str(exc)
+        )
+        request.save(update_fields=["status", "request_id", "error"])
+        return request
+    with transaction.atomic():
+        for wire in result.orders:
+            _store_order(request, wire)
+        request.status = CloseRequest.Status.SUBMITTED
+        request.submitted_at = timezone.now()
+        request.request_id = result.request_id or ""
+        if result.problems:
+            request.error = (
+                f"{len(result.problems)} order(s) in Clear Street's answer could not be read; see the audit."
+            )
+        request.save(update_fields=["status", "submitted_at", "request_id", "error"])
+    return request
+
+
+def _store_order(request: CloseRequest, wire: WireOrder) -> Order:
+    fields = {
+        name: getattr(wire, name)
+        for name in (
+            "client_order_id",
+            "instrument_id",
+            "instrument_type",
+            "symbol",
+            "side",
+            "quantity",
+            "order_type",
+            "time_in_force",
+            "status",
+            "filled_quantity",
+            "leaves_quantity",
+            "venue",
+            "created_at",
+            "updated_at",
+            "average_fill_price",
+            "limit_price",
+            "stop_price",
+            "expires_at",
+            "extended_hours",
+            "underlying_instrument_id",
+        )
+    }
+    order, _ = Order.objects.update_or_create(
+        id=wire.id,
+        defaults={
+            **fields,
+            "details": list(wire.details),
+            "raw": wire.raw,
+            "account": request.account,
+            "close_request": request,
+        },
+    )
+    return order

@@ -1,0 +1,173 @@
+"""Syncing the mirror from the sandbox over real HTTP."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connections
+
+from backoffice.audit.models import AuditEntry
+from positions import services
+from positions.models import Account, Position, PositionStage, SyncRun
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "audit"])
+
+BIG = 900_001
+
+
+@pytest.fixture
+def upstream(sandbox, settings):
+    settings.CLEAR_STREET_BASE_URL = sandbox.base_url
+    settings.CLEAR_STREET_API_KEY = sandbox.api_key
+    return sandbox
+
+
+def sync(account: Account) -> SyncRun:
+    run, created = services.request_sync(account, enqueue=False)
+    assert created
+    return services.run_sync(run.pk)
+
+
+def test_sync_reads_every_page_and_decodes_options(upstream):
+    upstream.generate(BIG, 2_500)
+    account, _ = services.register_account(BIG)
+    run = sync(account)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert (run.pages, run.total_pages, run.rows_received) == (3, 3, 2_500)
+    assert (run.rows_added, run.rows_changed, run.rows_removed) == (2_500, 0, 0)
+    assert Position.objects.filter(account=account).count() == 2_500
+    account.refresh_from_db()
+    assert account.snapshot_as_of == run.finished_at
+    option = Position.objects.filter(account=account, instrument_type="OPTION").first()
+    assert option.expiration_date and option.put_call in {"C", "P"} and option.strike > 0
+    assert isinstance(option.market_value, Decimal)
+    assert not PositionStage.objects.exists(), "staging rows are cleaned up"
+    # Each page's call is in the audit, linked to the run.
+    assert AuditEntry.objects.filter(sync_run_id=run.pk, method="GET").count() == 3
+
+
+def test_resync_counts_changes_and_removals(upstream):
+    upstream.generate(BIG, 2_000)
+    account, _ = services.register_account(BIG)
+    sync(account)
+    upstream.generate(BIG, 1_500)
+    run = sync(account)
+    assert (run.rows_added, run.rows_removed) == (0, 500)
+    assert Position.objects.filter(account=account).count() == 1_500
+    unchanged = sync(account)
+    assert (unchanged.rows_added, unchanged.rows_changed, unchanged.rows_removed) == (0, 0, 0)
+
+
+def test_closing_shows_in_available_quantity_after_the_next_sync(upstream):
+    account, _ = services.register_account(122503)
+    sync(account)
+    stock = Position.objects.get(account=account, symbol="AAPL")
+    from backoffice.clearstreet.client import ClearStreetClient
+
+    with ClearStreetClient() as client:
+        client.close_position(122503, stock.instrument_id)
+    run = sync(account)
+    assert run.rows_changed == 1
+    stock.refresh_from_db()
+    assert stock.available_quantity == 0
+
+
+def test_a_failed_middle_page_leaves_the_previous_snapshot_untouched(upstream, monkeypatch):
+    upstream.generate(BIG, 2_500)
+    account, _ = services.register_account(BIG)
+    first = sync(account)
+    before = list(
+        Position.objects.filter(account=account)
+        .order_by("instrument_id")
+        .values_list("instrument_id", "quantity")
+    )
+    upstream.generate(BIG, 1_200)  # the next sync would remove 1,300 positions...
+
+    real_copy = services._copy_to_stage
+    pages_seen = []
+
+    def copy_then_break_upstream(run, positions):
+        real_copy(run, positions)
+        pages_seen.append(len(positions))
+        if len(pages_seen) == 1:  # ...but Clear Street goes down after the first page
+            upstream.set_faults({"list_positions": {"outage": True}})
+
+    monkeypatch.setattr(services, "_copy_to_stage", copy_then_break_upstream)
+    run = sync(account)
+    assert run.status == SyncRun.Status.FAILED
+    assert "ServiceUnavailable" in run.error and run.pages == 1
+    after = list(
+        Position.objects.filter(account=account)
+        .order_by("instrument_id")
+        .values_list("instrument_id", "quantity")
+    )
+    assert after == before
+    account.refresh_from_db()
+    assert account.snapshot_as_of == first.finished_at, "the page must not claim a fresher book"
+    assert not PositionStage.objects.filter(sync_run=run).exists()
+
+
+def test_a_second_request_joins_the_running_sync(upstream):
+    account, _ = services.register_account(19816)
+    first, created = services.request_sync(account, enqueue=False)
+    second, created_again = services.request_sync(account, enqueue=False)
+    assert created and not created_again and second.pk == first.pk
+    services.run_sync(first.pk)
+    third, created_third = services.request_sync(account, enqueue=False)
+    assert created_third and third.pk != first.pk
+
+
+def test_two_workers_on_one_run_sync_it_once(upstream):
+    upstream.generate(BIG, 3_000)
+    upstream.set_faults({"list_positions": {"latency_ms": 150}})
+    account, _ = services.register_account(BIG)
+    run, _ = services.request_sync(account, enqueue=False)
+    results: list[SyncRun] = []
+
+    def worker():
+        try:
+            results.append(services.run_sync(run.pk))
+        finally:
+            connections.close_all()  # this thread's default and audit connections
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.SUCCEEDED and run.pages == 3
+    assert AuditEntry.objects.filter(sync_run_id=run.pk, method="GET").count() == 3, "each page fetched once"
+    assert Position.objects.filter(account=account).count() == 3_000
+
+
+def test_sync_through_a_real_worker(upstream, celery_worker_process, settings):
+    account, _ = services.register_account(19816)
+    run, _ = services.request_sync(account)
+    import time
+
+    deadline = time.monotonic() + 60
+    while run.is_active and time.monotonic() < deadline:
+        time.sleep(0.2)
+        run.refresh_from_db()
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert run.celery_task_id
+    assert Position.objects.filter(account=account, symbol="AAPL").exists()
+
+
+def test_rows_with_bad_values_are_recorded_and_skipped_and_the_rest_stored(upstream):
+    account, _ = services.register_account(19816)
+    first = sync(account)
+    kept = {p.instrument_id: p.market_value for p in Position.objects.filter(account=account)}
+    upstream.set_faults({"list_positions": {"bad_value_rows": 2}})
+    run = sync(account)
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert run.rows_skipped == 2 and len(run.skipped) == 2
+    assert {"market_value", "quantity"} == {s["problem"].split(":")[0] for s in run.skipped}
+    assert all(s["raw"]["instrument_id"] in kept for s in run.skipped)
+    # A skipped row is still Clear Street's position: the last good copy stays, nothing is removed.
+    assert run.rows_removed == 0
+    assert {p.instrument_id: p.market_value for p in Position.objects.filter(account=account)} == kept
+    assert first.rows_added == len(kept)
