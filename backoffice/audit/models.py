@@ -11,7 +11,6 @@ The table has no foreign keys on purpose: rows are written through their own con
 
 # NULL means "does not apply to this kind of row" (no status on a timeout, no path on a decision),
 # which an empty string would blur; the hash covers the difference.
-# ruff: noqa: DJ001
 
 from __future__ import annotations
 
