@@ -60,3 +60,36 @@ def context_processor(request: HttpRequest) -> dict:
             "admin": user.is_active and user.is_staff,
         },
     }
+
+
+ADMIN_MODEL_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("auth", "user"): ("view", "add", "change", "delete"),
+    ("auth", "group"): ("view",),
+    ("axes", "accessattempt"): ("view", "delete"),
+    ("axes", "accessfailurelog"): ("view",),
+    ("axes", "accesslog"): ("view",),
+    ("positions", "account"): ("view", "add", "change"),
+}
+
+
+def ensure_role_groups() -> None:
+    """Create the role groups with their permissions if they are missing (idempotent).
+
+    The migrations create them; this restores them where a database was emptied without
+    re-running migrations (a flushed test database).
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    for role, permissions in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        codenames = [p.split(".", 1)[1] for p in permissions]
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label="backoffice", codename__in=codenames)
+        )
+    admins = Group.objects.get(name=ADMINS)
+    for (app_label, model), actions in ADMIN_MODEL_PERMISSIONS.items():
+        admins.permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label=app_label, codename__in=[f"{action}_{model}" for action in actions]
+            )
+        )

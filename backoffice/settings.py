@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from backoffice import embedded
@@ -90,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "backoffice.roles.context_processor",
+                "positions.context_processors.nav_counts",
             ],
         },
     },
@@ -228,6 +230,8 @@ POSITIONS_SYNC_INTERVAL_SECONDS = env_int("POSITIONS_SYNC_INTERVAL_SECONDS", 300
 # The book is called stale on the page once its snapshot is older than this.
 POSITIONS_STALE_AFTER_SECONDS = env_int("POSITIONS_STALE_AFTER_SECONDS", 2 * POSITIONS_SYNC_INTERVAL_SECONDS)
 CELERY_BEAT_SCHEDULE: dict = {
+    # Nightly proof that the audit trail was not altered (01:15 ET in winter, 02:15 in summer).
+    "audit-verify-chain-nightly": {"task": "audit.verify_chain", "schedule": crontab(hour=6, minute=15)},
     "sync-active-accounts": {
         "task": "positions.sync_active_accounts",
         "schedule": float(POSITIONS_SYNC_INTERVAL_SECONDS),
@@ -243,9 +247,15 @@ if not CLEAR_STREET_BASE_URL:
     if not DEBUG and not env_bool("ALLOW_SANDBOX_UPSTREAM", False):
         raise ImproperlyConfigured("CLEAR_STREET_BASE_URL must be set when DEBUG is off.")
     CLEAR_STREET_BASE_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
-if not CLEAR_STREET_API_KEY and CLEAR_STREET_BASE_URL.startswith("http://127.0.0.1"):
+if not CLEAR_STREET_API_KEY and urlsplit(CLEAR_STREET_BASE_URL).hostname in {"127.0.0.1", "localhost"}:
     CLEAR_STREET_API_KEY = SANDBOX_DEFAULT_API_KEY
 CLEAR_STREET_TIMEOUT_SECONDS = float(os.environ.get("CLEAR_STREET_TIMEOUT_SECONDS", "10"))
+# Where the business date and time come from: "system" (the wall clock in New York, for the real
+# API) or "sandbox" (follow the sandbox's operator-controlled clock, for rehearsals).
+UPSTREAM_IS_LOCAL_SANDBOX = urlsplit(CLEAR_STREET_BASE_URL).hostname in {"127.0.0.1", "localhost"}
+MARKET_CLOCK = os.environ.get("MARKET_CLOCK") or ("sandbox" if UPSTREAM_IS_LOCAL_SANDBOX else "system")
+if MARKET_CLOCK not in {"system", "sandbox"}:
+    raise ImproperlyConfigured("MARKET_CLOCK must be 'system' or 'sandbox'.")
 
 # A token that lets a monitor read /healthz without a session (empty: login required).
 HEALTHZ_TOKEN = os.environ.get("HEALTHZ_TOKEN", "")

@@ -12,6 +12,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("positions/", include("positions.urls")),
     path("audit/", include("backoffice.audit.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -46,6 +46,7 @@ def _password_hash() -> str:
 
 
 def make_user(username: str, *role_names: str, **extra):
+    roles.ensure_role_groups()  # a transactional test before this one flushed the groups
     user = get_user_model().objects.create(username=username, password=_password_hash(), **extra)
     user.groups.set(Group.objects.filter(name__in=role_names))
     return user

@@ -17,6 +17,9 @@ ROLES = ("operations", "supervisors", "compliance", "admins", "norole", "superus
 EVERYONE = frozenset(ROLES)
 BOOK = frozenset({"operations", "supervisors", "compliance", "admins", "superuser"})
 AUDIT = frozenset({"compliance", "admins", "superuser"})
+OPERATE = frozenset({"operations", "supervisors", "admins", "superuser"})
+MAKERS = frozenset({"operations", "superuser"})
+CHECKERS = frozenset({"supervisors", "superuser"})
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,63 @@ ACCESS: dict[str, Rule] = {
     # Signed-in people are sent on from the login page; anonymous visitors see it.
     "login": Rule(frozenset(), anonymous="public"),
     "logout": Rule(EVERYONE, method="post", ok_statuses=(302,)),
+    # Compliance pages.
+    "audit:list": Rule(AUDIT),
+    "audit:export": Rule(AUDIT),
+    "audit:verification": Rule(AUDIT),
+    "audit:verify_now": Rule(AUDIT, method="post", ok_statuses=(302,)),
+    "audit:detail": Rule(AUDIT, ok_statuses=(200, 404)),
+    # The book and close requests.
+    "positions:list": Rule(BOOK),
+    "positions:detail": Rule(BOOK, sample=lambda o: {"pk": o["position"].pk}),
+    "positions:account_detail": Rule(BOOK, sample=lambda o: {"account_id": o["account"].account_id}),
+    "positions:sync_run_detail": Rule(BOOK, sample=lambda o: {"run_id": o["run"].pk}),
+    "positions:sync_status": Rule(BOOK, anonymous="401", sample=lambda o: {}),
+    "positions:sync": Rule(OPERATE, method="post", anonymous="401", ok_statuses=(202,)),
+    "positions:closes": Rule(BOOK),
+    "positions:close_detail": Rule(BOOK, sample=lambda o: {"pk": o["close"].pk}),
+    # Posted without a body: a maker gets the form's message (302), others a 403.
+    "positions:request_close": Rule(
+        MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["position"].pk}
+    ),
+    "positions:request_close_all": Rule(
+        MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"account_id": o["account"].account_id}
+    ),
+    "positions:approve_close": Rule(
+        CHECKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["close"].pk}
+    ),
+    "positions:reject_close": Rule(
+        CHECKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["close"].pk}
+    ),
+    "positions:withdraw_close": Rule(
+        MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["close"].pk}
+    ),
 }
+
+
+def sample_objects(users: dict) -> dict:
+    """One of each object the URLs point at, so every parametrised URL can be opened."""
+    from django.utils import timezone
+
+    from positions.models import Account, CloseRequest, Position, SyncRun
+
+    account = Account.objects.create(account_id=424242, name="Access test")
+    now = timezone.now()
+    position = Position.objects.create(
+        account=account,
+        instrument_id="access-1",
+        symbol="AAPL",
+        instrument_type="COMMON_STOCK",
+        position_type="LONG",
+        quantity=1,
+        available_quantity=1,
+        market_value=1,
+        first_seen_at=now,
+        updated_at=now,
+    )
+    run = SyncRun.objects.create(account=account, status=SyncRun.Status.SUCCEEDED)
+    close = CloseRequest.objects.create(account=account, requested_by=users["operations2"])
+    return {"users": users, "account": account, "position": position, "run": run, "close": close}
 
 
 def walk(patterns, prefix: str = "", namespace: str | None = None) -> Iterator[tuple[str, str]]:
@@ -78,7 +137,7 @@ def test_every_url_has_an_access_rule():
 @pytest.mark.django_db(databases=["default", "audit"])
 @pytest.mark.parametrize("role", ("anonymous", *ROLES))
 def test_project_urls_by_role(client, users, role):
-    objects = {"users": users}
+    objects = sample_objects(users)
     failures = []
     for name, route in project_urls():
         rule = ACCESS.get(name)

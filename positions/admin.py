@@ -1,0 +1,18 @@
+from django.contrib import admin
+
+from positions.models import Account
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    """Administrators choose which Clear Street accounts the back-office follows."""
+
+    list_display = ("account_id", "name", "active", "snapshot_as_of", "created_at")
+    list_filter = ("active",)
+    search_fields = ("=account_id", "name")
+    readonly_fields = ("snapshot_as_of", "created_at")
+    fields = ("account_id", "name", "active", "snapshot_as_of", "created_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The Clear Street id is the account's identity once it has a mirror.
+        return (*self.readonly_fields, "account_id") if obj else self.readonly_fields

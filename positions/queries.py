@@ -1,0 +1,207 @@
+"""Read side of the positions app: the book as pages and the API show it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
+from django.utils import timezone
+
+from backoffice import clock
+from positions.models import Account, CloseRequest, Order, Position, SyncRun
+
+# The seven sort fields Clear Street offers, plus expiry; each maps to the mirror's column.
+SORTS: dict[str, str] = {
+    "SYMBOL": "symbol",
+    "INSTRUMENT_TYPE": "instrument_type",
+    "QUANTITY": "quantity",
+    "MARKET_VALUE": "market_value",
+    "POSITION_TYPE": "position_type",
+    "UNREALIZED_PNL": "unrealized_pnl",
+    "DAILY_UNREALIZED_PNL": "daily_unrealized_pnl",
+    "EXPIRY": "expiration_date",
+}
+
+
+@dataclass(frozen=True)
+class BookFilters:
+    account_ids: tuple[int, ...] = ()  # Clear Street account ids; empty: every account
+    instrument_type: str = ""
+    position_type: str = ""
+    search: str = ""  # symbol or underlying
+    expiry_from: date | None = None
+    expiry_to: date | None = None
+    next_expiration: bool = False
+    sort: str = "SYMBOL"
+    descending: bool = False
+
+
+def next_expiration(account_ids: tuple[int, ...] = ()) -> date | None:
+    """The first expiry on or after the business date among the options in the book."""
+    options = Position.objects.filter(instrument_type="OPTION", expiration_date__gte=clock.business_date())
+    if account_ids:
+        options = options.filter(account__account_id__in=account_ids)
+    return options.aggregate(first=Min("expiration_date"))["first"]
+
+
+def book(filters: BookFilters) -> QuerySet[Position]:
+    positions = Position.objects.select_related("account")
+    if filters.account_ids:
+        positions = positions.filter(account__account_id__in=filters.account_ids)
+    if filters.instrument_type:
+        positions = positions.filter(instrument_type=filters.instrument_type)
+    if filters.position_type:
+        positions = positions.filter(position_type=filters.position_type)
+    if filters.search:
+        term = filters.search.strip().upper()
+        positions = positions.filter(Q(symbol__istartswith=term) | Q(underlying_root=term))
+    if filters.expiry_from:
+        positions = positions.filter(expiration_date__gte=filters.expiry_from)
+    if filters.expiry_to:
+        positions = positions.filter(expiration_date__lte=filters.expiry_to)
+    if filters.next_expiration:
+        first = next_expiration(filters.account_ids)
+        positions = positions.filter(expiration_date=first) if first else positions.none()
+    column = F(SORTS.get(filters.sort, "symbol"))
+    # Nulls (stocks have no expiry) last either way; the id keeps pages stable.
+    primary = column.desc(nulls_last=True) if filters.descending else column.asc(nulls_last=True)
+    return positions.order_by(primary, "account__account_id", "id")
+
+
+@dataclass(frozen=True)
+class BookTotals:
+    count: int
+    market_value: Decimal
+    unrealized_pnl: Decimal
+    daily_unrealized_pnl: Decimal
+
+
+def totals(positions: QuerySet[Position]) -> BookTotals:
+    row = positions.order_by().aggregate(
+        count=Count("id"),
+        market_value=Sum("market_value"),
+        unrealized_pnl=Sum("unrealized_pnl"),
+        daily_unrealized_pnl=Sum("daily_unrealized_pnl"),
+    )
+    zero = Decimal(0)
+    return BookTotals(
+        count=row["count"],
+        market_value=row["market_value"] or zero,
+        unrealized_pnl=row["unrealized_pnl"] or zero,
+        daily_unrealized_pnl=row["daily_unrealized_pnl"] or zero,
+    )
+
+
+@dataclass
+class Freshness:
+    """How old the book on screen is, and whether to warn about it."""
+
+    as_of: datetime | None
+    stale: bool
+    failed_accounts: list[int] = field(default_factory=list)
+    never_synced: list[int] = field(default_factory=list)
+    running: list[SyncRun] = field(default_factory=list)
+
+    @property
+    def age(self) -> timedelta | None:
+        return timezone.now() - self.as_of if self.as_of else None
+
+    @property
+    def warning(self) -> str:
+        if self.never_synced:
+            return f"Never synced: account {', '.join(map(str, self.never_synced))}."
+        if self.failed_accounts:
+            return (
+                f"The last sync failed for account {', '.join(map(str, self.failed_accounts))}; "
+                "the book shown is the previous snapshot."
+            )
+        if self.stale:
+            return "The book is stale: it has not been refreshed from Clear Street recently."
+        return ""
+
+
+def freshness(accounts: list[Account]) -> Freshness:
+    """The oldest snapshot among the accounts shown, failures of their latest syncs, syncs running."""
+    ids = [a.pk for a in accounts]
+    latest_finished = {
+        run.account_id: run
+        for run in SyncRun.objects.filter(account_id__in=ids, finished_at__isnull=False)
+        .order_by("account_id", "-finished_at")
+        .distinct("account_id")
+    }
+    running = list(
+        SyncRun.objects.filter(account_id__in=ids, status__in=SyncRun.ACTIVE).select_related("account")
+    )
+    snapshots = [a.snapshot_as_of for a in accounts if a.snapshot_as_of]
+    as_of = min(snapshots) if snapshots else None
+    limit = timedelta(seconds=settings.POSITIONS_STALE_AFTER_SECONDS)
+    return Freshness(
+        as_of=as_of,
+        stale=as_of is None or timezone.now() - as_of > limit,
+        failed_accounts=[
+            a.account_id
+            for a in accounts
+            if (run := latest_finished.get(a.pk)) and run.status == SyncRun.Status.FAILED
+        ],
+        never_synced=[a.account_id for a in accounts if a.snapshot_as_of is None],
+        running=running,
+    )
+
+
+def accounts(account_ids: tuple[int, ...] = ()) -> list[Account]:
+    qs = Account.objects.all()
+    if account_ids:
+        qs = qs.filter(account_id__in=account_ids)
+    return list(qs)
+
+
+def orders_for(position: Position) -> QuerySet[Order]:
+    return Order.objects.filter(account=position.account, instrument_id=position.instrument_id).order_by(
+        "-created_at"
+    )
+
+
+def close_requests_for(position: Position) -> QuerySet[CloseRequest]:
+    return CloseRequest.objects.filter(
+        Q(instrument_id=position.instrument_id) | Q(instrument_id=""), account=position.account
+    ).select_related("requested_by", "decided_by")
+
+
+def pending_close_requests() -> QuerySet[CloseRequest]:
+    return (
+        CloseRequest.objects.filter(status=CloseRequest.Status.PENDING_APPROVAL)
+        .select_related("account", "requested_by")
+        .order_by("requested_at")
+    )
+
+
+def recent_close_requests(limit: int = 50) -> QuerySet[CloseRequest]:
+    return (
+        CloseRequest.objects.exclude(status=CloseRequest.Status.PENDING_APPROVAL)
+        .select_related("account", "requested_by", "decided_by")
+        .order_by("-requested_at")[:limit]
+    )
+
+
+def sync_runs(account: Account, limit: int = 100) -> QuerySet[SyncRun]:
+    return (
+        SyncRun.objects.filter(account=account)
+        .select_related("requested_by")
+        .order_by("-requested_at")[:limit]
+    )
+
+
+def book_summary() -> dict:
+    """Figures for the dashboard card."""
+    row = Position.objects.aggregate(
+        positions=Count("id"),
+        accounts=Count("account", distinct=True),
+        market_value=Sum("market_value"),
+        options=Count("id", filter=Q(instrument_type="OPTION")),
+        oldest=Min("account__snapshot_as_of"),
+        newest=Max("account__snapshot_as_of"),
+    )
+    return row

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from positions import views
+
+app_name = "positions"
+
+urlpatterns = [
+    path("", views.book_list, name="list"),
+    path("<int:pk>/", views.position_detail, name="detail"),
+    path("<int:pk>/close/", views.request_close, name="request_close"),
+    path("accounts/<int:account_id>/", views.account_detail, name="account_detail"),
+    path("accounts/<int:account_id>/close-all/", views.request_close_all, name="request_close_all"),
+    path("sync/", views.sync_request, name="sync"),
+    path("sync/status/", views.sync_status, name="sync_status"),
+    path("sync/<int:run_id>/", views.sync_run_detail, name="sync_run_detail"),
+    path("closes/", views.close_list, name="closes"),
+    path("closes/<int:pk>/", views.close_detail, name="close_detail"),
+    path("closes/<int:pk>/approve/", views.approve_close, name="approve_close"),
+    path("closes/<int:pk>/reject/", views.reject_close, name="reject_close"),
+    path("closes/<int:pk>/withdraw/", views.withdraw_close, name="withdraw_close"),
+]

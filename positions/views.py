@@ -1,0 +1,279 @@
+"""Pages of the positions app: the book, a position, an account's syncs, close requests."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from backoffice import roles
+from backoffice.middleware import json_endpoint
+from backoffice.workflow import ActionRefused
+from positions import queries, services
+from positions.forms import BookFilterForm, CloseRequestForm, RejectForm
+from positions.models import Account, CloseRequest, Position, SyncRun
+
+view_book = permission_required(roles.VIEW_BOOK, raise_exception=True)
+
+
+class CountedPaginator(Paginator):
+    """A paginator told the count by the totals query, so the page costs no second COUNT."""
+
+    def __init__(self, *args, count: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        return self._known_count
+
+
+@view_book
+@require_GET
+def book_list(request: HttpRequest) -> HttpResponse:
+    all_accounts = list(Account.objects.all())
+    form = BookFilterForm(request.GET or None, accounts=all_accounts)
+    if form.is_bound:
+        form.is_valid()  # invalid fields are reported on the form and left out of the filter
+    filters = form.filters()
+    positions = queries.book(filters)
+    totals = queries.totals(positions)
+    page = CountedPaginator(positions, form.rows_per_page, count=totals.count).get_page(
+        request.GET.get("page")
+    )
+    shown = [a for a in all_accounts if not filters.account_ids or a.account_id in filters.account_ids]
+    query = request.GET.copy()
+    query.pop("page", None)
+    sort_query = query.copy()
+    for key in ("sort", "dir"):
+        sort_query.pop(key, None)
+    return render(
+        request,
+        "positions/book.html",
+        {
+            "form": form,
+            "filters": filters,
+            "page": page,
+            "totals": totals,
+            "freshness": queries.freshness(shown),
+            "accounts_shown": shown,
+            "query": query.urlencode(),
+            "sort_query": sort_query.urlencode(),
+            "sorts": queries.SORTS,
+        },
+    )
+
+
+@view_book
+@require_GET
+def position_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    position = get_object_or_404(Position.objects.select_related("account", "last_sync"), pk=pk)
+    return render(
+        request,
+        "positions/detail.html",
+        {
+            "position": position,
+            "orders": queries.orders_for(position),
+            "close_requests": queries.close_requests_for(position),
+            "close_form": CloseRequestForm(),
+        },
+    )
+
+
+@view_book
+@require_GET
+def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(Account, account_id=account_id)
+    return render(
+        request,
+        "positions/account.html",
+        {
+            "account": account,
+            "runs": queries.sync_runs(account),
+            "freshness": queries.freshness([account]),
+            "close_form": CloseRequestForm(),
+            "close_requests": account.close_requests.select_related("requested_by", "decided_by")[:50],
+        },
+    )
+
+
+@view_book
+@require_GET
+def sync_run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(SyncRun.objects.select_related("account", "requested_by"), pk=run_id)
+    return render(request, "positions/sync_run.html", {"run": run})
+
+
+def _run_json(run: SyncRun) -> dict:
+    return {
+        "id": run.pk,
+        "account_id": run.account.account_id,
+        "status": run.status,
+        "pages": run.pages,
+        "total_pages": run.total_pages,
+        "rows_received": run.rows_received,
+        "error": run.error,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "url": reverse("positions:sync_run_detail", args=[run.pk]),
+    }
+
+
+@json_endpoint
+@permission_required(roles.OPERATE_SYSTEM, raise_exception=True)
+@require_POST
+def sync_request(request: HttpRequest) -> JsonResponse:
+    """Queue a sync of one account (``account``) or of every active account; answers the runs."""
+    raw = request.POST.get("account", "")
+    if raw:
+        try:
+            accounts = [Account.objects.get(account_id=int(raw))]
+        except (ValueError, Account.DoesNotExist):
+            return JsonResponse({"error": {"code": 400, "message": f"Unknown account {raw!r}."}}, status=400)
+    else:
+        accounts = list(Account.objects.filter(active=True))
+    runs = [services.request_sync(account, user=request.user)[0] for account in accounts]
+    return JsonResponse({"runs": [_run_json(run) for run in runs]}, status=202)
+
+
+@json_endpoint
+@view_book
+@require_GET
+def sync_status(request: HttpRequest) -> JsonResponse:
+    try:
+        ids = [int(part) for part in request.GET.get("runs", "").split(",") if part]
+    except ValueError:
+        message = "runs must be a comma-separated list of ids."
+        return JsonResponse({"error": {"code": 400, "message": message}}, status=400)
+    runs = SyncRun.objects.filter(pk__in=ids[:100]).select_related("account")
+    return JsonResponse({"runs": [_run_json(run) for run in runs]})
+
+
+# --- close requests ---------------------------------------------------------------------------
+
+
+def _refused(request: HttpRequest, exc: ActionRefused, fallback: str) -> HttpResponse:
+    messages.error(request, exc.message)
+    return redirect(fallback)
+
+
+@permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
+@require_POST
+def request_close(request: HttpRequest, pk: int) -> HttpResponse:
+    position = get_object_or_404(Position.objects.select_related("account"), pk=pk)
+    form = CloseRequestForm(request.POST)
+    back = reverse("positions:detail", args=[pk])
+    if not form.is_valid():
+        messages.error(request, "The close request was not valid: " + "; ".join(form.errors.get("note", [])))
+        return redirect(back)
+    try:
+        close = services.request_close(
+            request.user,
+            position.account,
+            position=position,
+            cancel_orders=form.cleaned_data["cancel_orders"],
+            note=form.cleaned_data["note"],
+        )
+    except ActionRefused as exc:
+        return _refused(request, exc, back)
+    messages.success(
+        request, f"Close of {position.symbol} requested (#{close.pk}); a supervisor must approve it."
+    )
+    return redirect("positions:close_detail", close.pk)
+
+
+@permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
+@require_POST
+def request_close_all(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(Account, account_id=account_id)
+    form = CloseRequestForm(request.POST)
+    back = reverse("positions:account_detail", args=[account_id])
+    if not form.is_valid():
+        messages.error(request, "The close request was not valid.")
+        return redirect(back)
+    try:
+        close = services.request_close(
+            request.user,
+            account,
+            cancel_orders=form.cleaned_data["cancel_orders"],
+            note=form.cleaned_data["note"],
+        )
+    except ActionRefused as exc:
+        return _refused(request, exc, back)
+    messages.success(request, f"Close of every position in {account.account_id} requested (#{close.pk}).")
+    return redirect("positions:close_detail", close.pk)
+
+
+@view_book
+@require_GET
+def close_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "positions/close_list.html",
+        {"pending": queries.pending_close_requests(), "recent": queries.recent_close_requests()},
+    )
+
+
+@view_book
+@require_GET
+def close_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    close = get_object_or_404(
+        CloseRequest.objects.select_related("account", "requested_by", "decided_by"), pk=pk
+    )
+    return render(
+        request,
+        "positions/close_detail.html",
+        {"close": close, "orders": close.orders.all(), "reject_form": RejectForm()},
+    )
+
+
+@permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
+@require_POST
+def approve_close(request: HttpRequest, pk: int) -> HttpResponse:
+    back = reverse("positions:close_detail", args=[pk])
+    try:
+        services.approve_close(request.user, pk)
+    except ActionRefused as exc:
+        return _refused(request, exc, back)
+    except CloseRequest.DoesNotExist:
+        return _refused(
+            request, ActionRefused("That close request does not exist."), reverse("positions:closes")
+        )
+    messages.success(request, "Approved. The close is being sent to Clear Street.")
+    return redirect(back)
+
+
+@permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
+@require_POST
+def reject_close(request: HttpRequest, pk: int) -> HttpResponse:
+    back = reverse("positions:close_detail", args=[pk])
+    form = RejectForm(request.POST)
+    try:
+        services.reject_close(request.user, pk, form.data.get("reason", ""))
+    except ActionRefused as exc:
+        return _refused(request, exc, back)
+    except CloseRequest.DoesNotExist:
+        return _refused(
+            request, ActionRefused("That close request does not exist."), reverse("positions:closes")
+        )
+    messages.success(request, "Rejected; the maker sees your reason.")
+    return redirect(back)
+
+
+@permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
+@require_POST
+def withdraw_close(request: HttpRequest, pk: int) -> HttpResponse:
+    back = reverse("positions:close_detail", args=[pk])
+    try:
+        services.withdraw_close(request.user, pk)
+    except ActionRefused as exc:
+        return _refused(request, exc, back)
+    except CloseRequest.DoesNotExist:
+        return _refused(
+            request, ActionRefused("That close request does not exist."), reverse("positions:closes")
+        )
+    messages.success(request, "Withdrawn.")
+    return redirect(back)
