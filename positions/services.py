@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import timedelta
 from decimal import Decimal
@@ -17,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from backoffice import locks
 from backoffice.audit.services import audit_context, record_decision
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError, UpstreamTransportError
@@ -28,8 +27,6 @@ from positions.models import Account, CloseRequest, Order, Position, PositionSta
 
 logger = logging.getLogger(__name__)
 
-# Namespace of the per-account advisory lock that keeps two workers off one account's sync.
-SYNC_LOCK_CLASS = 0x5E7C
 MAX_SKIPPED_KEPT = 200  # rows kept verbatim on the run; the count covers all of them
 
 # Columns copied from the staged row into the mirror, in order, with their SQL types.
@@ -102,19 +99,6 @@ def request_sync(
             return request_sync(account, user=user, trigger=trigger, enqueue=enqueue)
         return existing, False
     return run, True
-
-
-@contextlib.contextmanager
-def _account_sync_lock(account: Account) -> Iterator[bool]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [SYNC_LOCK_CLASS, account.pk])
-        (acquired,) = cursor.fetchone()
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [SYNC_LOCK_CLASS, account.pk])
 
 
 def _stage_row(position: WirePosition) -> dict[str, Any]:
@@ -196,7 +180,7 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
         run.celery_task_id = celery_task_id
         run.save(update_fields=["status", "started_at", "celery_task_id"])
     account = run.account
-    with _account_sync_lock(account) as acquired:
+    with locks.exclusive("positions.sync", account.pk) as acquired:
         if not acquired:
             logger.info("sync #%s: another worker holds account %s", run.pk, account.account_id)
             return run
@@ -409,6 +393,13 @@ def execute_close(request_id: int, *, celery_task_id: str | None = None) -> Clos
     Runs once per approval: the status moves to ``submitting`` before the call, so a redelivered
     task finds it there and does not send a second close; a lost answer is reported, never retried.
     """
+    with locks.exclusive("positions.close", request_id) as acquired:
+        if not acquired:
+            return CloseRequest.objects.get(pk=request_id)  # another worker is sending it right now
+        return _execute_close(request_id, celery_task_id)
+
+
+def _execute_close(request_id: int, celery_task_id: str | None) -> CloseRequest:
     with transaction.atomic():
         request = _locked(request_id)
         if request.status == CloseRequest.Status.SUBMITTING:

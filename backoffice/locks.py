@@ -1,0 +1,32 @@
+"""PostgreSQL advisory locks: one worker at a time on one piece of work, across processes."""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Iterator
+
+from django.db import connection
+
+
+def _namespace(name: str) -> int:
+    # A stable 31-bit number per name, so each kind of work has its own lock space.
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+@contextlib.contextmanager
+def exclusive(name: str, key: int) -> Iterator[bool]:
+    """Try to take the lock ``(name, key)`` for this connection's session; yields whether it was taken.
+
+    Held until the block ends, across transactions, and released if the process dies (the
+    connection closes), so a crashed worker never leaves the work locked.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_namespace(name), key])
+        (acquired,) = cursor.fetchone()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_namespace(name), key])
