@@ -232,6 +232,9 @@ POSITIONS_STALE_AFTER_SECONDS = env_int("POSITIONS_STALE_AFTER_SECONDS", 2 * POS
 CELERY_BEAT_SCHEDULE: dict = {
     # Nightly proof that the audit trail was not altered (01:15 ET in winter, 02:15 in summer).
     "audit-verify-chain-nightly": {"task": "audit.verify_chain", "schedule": crontab(hour=6, minute=15)},
+    "instructions-poll-live": {"task": "instructions.poll_live_instructions", "schedule": 15.0},
+    "instructions-poll-all": {"task": "instructions.poll_all_instructions", "schedule": 600.0},
+    "instructions-expire-batches": {"task": "instructions.expire_batches", "schedule": 60.0},
     "sync-active-accounts": {
         "task": "positions.sync_active_accounts",
         "schedule": float(POSITIONS_SYNC_INTERVAL_SECONDS),
@@ -250,6 +253,10 @@ if not CLEAR_STREET_BASE_URL:
 if not CLEAR_STREET_API_KEY and urlsplit(CLEAR_STREET_BASE_URL).hostname in {"127.0.0.1", "localhost"}:
     CLEAR_STREET_API_KEY = SANDBOX_DEFAULT_API_KEY
 CLEAR_STREET_TIMEOUT_SECONDS = float(os.environ.get("CLEAR_STREET_TIMEOUT_SECONDS", "10"))
+# Submitting a batch: attempts while Clear Street is unavailable, and the firm's own cutoff (ET).
+INSTRUCTION_SUBMIT_RETRIES = env_int("INSTRUCTION_SUBMIT_RETRIES", 5)
+INSTRUCTION_SUBMIT_MAX_BACKOFF_SECONDS = env_int("INSTRUCTION_SUBMIT_MAX_BACKOFF_SECONDS", 60)
+FIRM_INSTRUCTION_CUTOFF = os.environ.get("FIRM_INSTRUCTION_CUTOFF", "16:30")
 # Where the business date and time come from: "system" (the wall clock in New York, for the real
 # API) or "sandbox" (follow the sandbox's operator-controlled clock, for rehearsals).
 UPSTREAM_IS_LOCAL_SANDBOX = urlsplit(CLEAR_STREET_BASE_URL).hostname in {"127.0.0.1", "localhost"}

@@ -43,7 +43,8 @@ MAX_CONTRACTS = 10**9  # beyond any real position; keeps absurd numbers out of a
 MAX_PAGE = 10**9
 INSTRUCTION_TYPES = ("EXERCISE", "DO_NOT_EXERCISE", "CONTRARY_EXERCISE")
 EXPIRY_DAY_ONLY = ("DO_NOT_EXERCISE", "CONTRARY_EXERCISE")
-TERMINAL = ("REJECTED", "ENGINE_REJECTED", "CANCELLED", "CANCEL_FAILED")
+# ACCEPTED is final too (the API's status list says so): only a SENT instruction can be cancelled.
+TERMINAL = ("ACCEPTED", "REJECTED", "ENGINE_REJECTED", "CANCELLED", "CANCEL_FAILED")
 ORDER_OPTIONAL_NULLS = (
     "average_fill_price",
     "details",

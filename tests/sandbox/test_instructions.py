@@ -320,6 +320,7 @@ def test_cancel_lifecycle_to_cancel_failed(sandbox):
 
 
 def test_cancel_after_the_cutoff_on_expiration_day_fails(sandbox):
+    sandbox.set_behaviour(accept_delay_seconds=86_400)  # still SENT (not yet final) at the cutoff
     msft_put = contract(sandbox, 122503, "MSFT", "LONG_PUT")
     [sent] = submit(sandbox, [row(msft_put["instrument_id"])]).json()["data"]
     sandbox.set_clock(market_time="17:45")
@@ -341,3 +342,19 @@ def test_cancelled_instruction_frees_its_contracts(sandbox):
 def test_cancel_unknown_is_404(sandbox):
     assert cancel(sandbox, "00000000-0000-0000-0000-000000000000").status_code == 404
     assert cancel(sandbox, SEEDED, account=122503).status_code == 404  # another account's instruction
+
+
+def test_an_accepted_instruction_can_no_longer_be_cancelled(sandbox):
+    body = [
+        {
+            "instruction_type": "EXERCISE",
+            "instrument_id": "0195f6d0-a1b2-7c3d-8e4f-5a6b7c8d9e01",
+            "quantity": "1",
+            "instruction_id": "accepted-then-cancel",
+        }
+    ]
+    sent = sandbox.client.post("/v1/accounts/122503/positions/instructions", json=body).json()["data"][0]
+    sandbox.advance(60)
+    response = sandbox.client.delete(f"/v1/accounts/122503/positions/instructions/{sent['id']}")
+    assert response.status_code == 409
+    assert "ACCEPTED" in response.json()["error"]["message"]

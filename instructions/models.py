@@ -1,0 +1,228 @@
+"""Option instructions: the mirror of Clear Street's, the batches a maker drafts, cancels of them.
+
+The mirror (``Instruction``) uses the wire's field names (the seeds' ``PositionInstruction``).
+A batch row gets its ``instruction_id``, the idempotency key Clear Street deduplicates on, when it
+is drafted, and keeps it through every retry.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from backoffice.fields import WireDecimalField
+from positions.models import Account, Position
+
+
+class InstructionType(models.TextChoices):
+    EXERCISE = "EXERCISE", "Exercise"
+    DO_NOT_EXERCISE = "DO_NOT_EXERCISE", "Do not exercise"
+    CONTRARY_EXERCISE = "CONTRARY_EXERCISE", "Contrary exercise (CEA)"
+
+
+EXPIRY_DAY_ONLY = frozenset({InstructionType.DO_NOT_EXERCISE, InstructionType.CONTRARY_EXERCISE})
+
+
+class InstructionStatus(models.TextChoices):
+    SENT = "SENT", "Sent"
+    ACCEPTED = "ACCEPTED", "Accepted"
+    REJECTED = "REJECTED", "Rejected"
+    ENGINE_REJECTED = "ENGINE_REJECTED", "Rejected by the engine"
+    CANCEL_REQUESTED = "CANCEL_REQUESTED", "Cancel requested"
+    CANCELLED = "CANCELLED", "Cancelled"
+    CANCEL_FAILED = "CANCEL_FAILED", "Cancel failed"
+    UNKNOWN = "UNKNOWN", "Unknown"
+
+
+LIVE_STATUSES = frozenset(
+    {InstructionStatus.SENT, InstructionStatus.CANCEL_REQUESTED, InstructionStatus.UNKNOWN}
+)
+# Statuses under which an instruction still claims contracts of the position.
+CLAIMING_STATUSES = frozenset(
+    {
+        InstructionStatus.SENT,
+        InstructionStatus.ACCEPTED,
+        InstructionStatus.CANCEL_REQUESTED,
+        InstructionStatus.CANCEL_FAILED,
+        InstructionStatus.UNKNOWN,
+    }
+)
+
+
+class Batch(models.Model):
+    """A maker's set of instructions for one account, approved as a whole by a checker."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        APPROVED = "approved", "Approved"
+        SUBMITTING = "submitting", "Submitting"
+        SUBMITTED = "submitted", "Submitted"
+        PARTIALLY_REJECTED = "partially_rejected", "Partially rejected"
+        REJECTED_UPSTREAM = "rejected_upstream", "Rejected by Clear Street"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected by checker"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        EXPIRED = "expired", "Expired"
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="batches")
+    business_date = models.DateField(
+        help_text="The market day the batch is for; it expires after that day's cutoff."
+    )
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.DRAFT)
+    note = models.TextField(blank=True)
+    version = models.PositiveIntegerField(
+        default=1, help_text="Bumped by every edit; an approval names the version."
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_for_approval_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    submit_attempts = models.PositiveIntegerField(default=0)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, help_text="request_id of the submit that landed")
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("created_by")),
+                name="batch_maker_is_not_checker",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "submitted_for_approval_at"])]
+
+    def __str__(self) -> str:
+        return f"batch #{self.pk} ({self.account.account_id}, {self.status})"
+
+
+class BatchRow(models.Model):
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="rows")
+    instruction_type = models.CharField(max_length=24, choices=InstructionType.choices)
+    position = models.ForeignKey(Position, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    instrument_id = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=64)
+    quantity = models.PositiveIntegerField()
+    instruction_id = models.CharField(
+        max_length=128, unique=True, help_text="Idempotency key, fixed at drafting"
+    )
+    override_reason = models.TextField(blank=True, help_text="Why an out-of-the-money option is exercised")
+    drafted_position = models.JSONField(
+        default=dict, help_text="The position as it was when the row was drafted"
+    )
+    # Clear Street's answer for this row.
+    status = models.CharField(max_length=24, choices=InstructionStatus.choices, blank=True)
+    rejection_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["symbol", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "instrument_id"], name="one_row_per_contract_per_batch"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="batch_row_whole_contracts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instruction_type} {self.quantity} {self.symbol}"
+
+
+class Instruction(models.Model):
+    """Clear Street's instruction as last seen, whoever entered it."""
+
+    id = models.CharField(
+        primary_key=True, max_length=64, help_text="Server-assigned id (the cancel path parameter)"
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="instructions")
+    instruction_id = models.CharField(max_length=128, help_text="The caller's idempotency key")
+    instruction_type = models.CharField(max_length=24, choices=InstructionType.choices)
+    instrument_id = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=64, blank=True)
+    quantity = WireDecimalField()
+    status = models.CharField(max_length=24, choices=InstructionStatus.choices)
+    accepted_quantity = WireDecimalField(null=True, blank=True)
+    rejection_reason = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    batch_row = models.OneToOneField(
+        BatchRow, null=True, blank=True, on_delete=models.SET_NULL, related_name="instruction"
+    )
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["account", "instrument_id"]),
+            models.Index(fields=["instruction_id"]),
+            models.Index(fields=["status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instruction_type} {self.quantity} {self.symbol} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+
+class StatusChange(models.Model):
+    """Every status Clear Street reported for an instruction, in the order we saw them."""
+
+    instruction = models.ForeignKey(Instruction, on_delete=models.CASCADE, related_name="history")
+    from_status = models.CharField(max_length=24, blank=True)
+    to_status = models.CharField(max_length=24)
+    observed_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=16, help_text="submit, sync or cancel")
+    request_id = models.CharField(max_length=64, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["observed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.instruction_id}: {self.from_status or '·'} -> {self.to_status}"
+
+
+class CancelRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        APPROVED = "approved", "Approved"
+        SUBMITTING = "submitting", "Submitting"
+        CANCEL_REQUESTED = "cancel_requested", "Cancel requested"
+        CANCELLED = "cancelled", "Cancelled"
+        CANCEL_FAILED = "cancel_failed", "Cancel failed"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected by checker"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    OPEN = (Status.PENDING_APPROVAL, Status.APPROVED, Status.SUBMITTING, Status.CANCEL_REQUESTED)
+
+    instruction = models.ForeignKey(Instruction, on_delete=models.PROTECT, related_name="cancel_requests")
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING_APPROVAL)
+    note = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                name="cancel_request_maker_is_not_checker",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"cancel of {self.instruction_id} ({self.status})"

@@ -1,0 +1,965 @@
+"""Every write of the instructions app: batches under maker-checker, their exactly-once submission,
+the instruction mirror, and cancels.
+
+Exactly once: each row carries the ``instruction_id`` fixed when it was drafted. A submission whose
+answer was lost (timeout, dropped connection, a worker that died) is resolved by reading Clear
+Street's instruction list for those keys before anything is sent again, and only the rows Clear
+Street does not have are ever resent.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from backoffice import clock, locks, roles
+from backoffice.audit.services import audit_context, record_decision
+from backoffice.clearstreet.client import ClearStreetClient
+from backoffice.clearstreet.errors import (
+    ClearStreetError,
+    Conflict,
+    Forbidden,
+    MalformedResponse,
+    Unauthorized,
+    UpstreamHTTPError,
+)
+from backoffice.clearstreet.types import InstructionRequest
+from backoffice.clearstreet.types import PositionInstruction as WireInstruction
+from backoffice.workflow import ActionRefused, require_checker, require_maker, require_permission
+from instructions import calendar, exercise, states
+from instructions.models import (
+    CLAIMING_STATUSES,
+    EXPIRY_DAY_ONLY,
+    Batch,
+    BatchRow,
+    CancelRequest,
+    Instruction,
+    InstructionStatus,
+    InstructionType,
+    StatusChange,
+)
+from positions.models import Account, Position
+
+logger = logging.getLogger(__name__)
+S = Batch.Status
+
+
+# --- drafting and validation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """What a maker asks for on one row."""
+
+    position_id: int
+    instruction_type: str
+    quantity: Any  # validated here: whole contracts
+    override_reason: str = ""
+
+
+@dataclass
+class RowError:
+    row: int  # 0-based index in the maker's list
+    field: str
+    message: str
+
+
+class BatchInvalid(ActionRefused):
+    """The batch's rows break the desk's rules; ``errors`` names the row and the field of each."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"Row {first.row + 1}: {first.message}{more}", code="invalid")
+
+
+def underlying_price(position: Position) -> Decimal | None:
+    """The underlying's price where the book has it: the account's position in the underlying."""
+    if not position.underlying_instrument_id:
+        return None
+    underlying = (
+        Position.objects.filter(
+            account_id=position.account_id, instrument_id=position.underlying_instrument_id
+        )
+        .values_list("instrument_price", flat=True)
+        .first()
+    )
+    return underlying
+
+
+def _position_snapshot(position: Position, price: Decimal | None) -> dict[str, str | None]:
+    return {
+        "quantity": str(position.quantity),
+        "available_quantity": str(position.available_quantity),
+        "instrument_price": None if position.instrument_price is None else str(position.instrument_price),
+        "underlying_price": None if price is None else str(price),
+    }
+
+
+def contracts_claimed(position: Position, *, excluding_batch: int | None = None) -> int:
+    """Contracts already spoken for: live instructions upstream and rows of other open batches."""
+    upstream = Instruction.objects.filter(
+        account_id=position.account_id, instrument_id=position.instrument_id, status__in=CLAIMING_STATUSES
+    ).exclude(instruction_type=InstructionType.DO_NOT_EXERCISE)
+    drafted = BatchRow.objects.filter(
+        batch__account_id=position.account_id,
+        instrument_id=position.instrument_id,
+        batch__status__in=states.OPEN,
+        instruction__isnull=True,
+    ).exclude(instruction_type=InstructionType.DO_NOT_EXERCISE)
+    if excluding_batch is not None:
+        drafted = drafted.exclude(batch_id=excluding_batch)
+    claimed = (upstream.aggregate(n=Sum("quantity"))["n"] or 0) + (
+        drafted.aggregate(n=Sum("quantity"))["n"] or 0
+    )
+    return int(claimed)
+
+
+def _whole_contracts(raw: Any) -> int | None:
+    try:
+        number = Decimal(str(raw).strip())
+    except Exception:
+        return None
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def validate_rows(
+    account: Account, specs: Sequence[RowSpec], *, business_date: date, batch_id: int | None = None
+) -> list[tuple[RowSpec, Position, int, dict]]:
+    """Check every row against the desk's rules; raise ``BatchInvalid`` naming each bad row."""
+    errors: list[RowError] = []
+    valid: list[tuple[RowSpec, Position, int, dict]] = []
+    if not specs:
+        raise BatchInvalid([RowError(0, "rows", "A batch needs at least one row.")])
+    positions = Position.objects.in_bulk([s.position_id for s in specs])
+    seen: set[str] = set()
+    for index, spec in enumerate(specs):
+        position = positions.get(spec.position_id)
+        if position is None or position.account_id != account.pk:
+            errors.append(RowError(index, "position", "That position is not in this account's book."))
+            continue
+        label = position.symbol
+        if position.instrument_type != "OPTION":
+            errors.append(
+                RowError(index, "position", f"{label} is not an option: only options take instructions.")
+            )
+            continue
+        if spec.instruction_type not in InstructionType.values:
+            errors.append(
+                RowError(index, "instruction_type", f"Unknown instruction type {spec.instruction_type!r}.")
+            )
+            continue
+        if position.instrument_id in seen:
+            errors.append(
+                RowError(index, "position", f"{label} is already in this batch: one row per contract.")
+            )
+            continue
+        seen.add(position.instrument_id)
+        if position.quantity <= 0:
+            errors.append(
+                RowError(
+                    index, "position", f"{label} is a short position: only long contracts can be instructed."
+                )
+            )
+            continue
+        quantity = _whole_contracts(spec.quantity)
+        if quantity is None:
+            errors.append(
+                RowError(index, "quantity", f"Quantity {spec.quantity!r} is not a whole number of contracts.")
+            )
+            continue
+        if spec.instruction_type in EXPIRY_DAY_ONLY and position.expiration_date != business_date:
+            errors.append(
+                RowError(
+                    index,
+                    "instruction_type",
+                    f"{InstructionType(spec.instruction_type).label} is only possible on the expiration day: "
+                    f"{label} expires {position.expiration_date:%a %d %b %Y}, the business date is "
+                    f"{business_date:%a %d %b %Y}.",
+                )
+            )
+            continue
+        if position.expiration_date is not None and position.expiration_date < business_date:
+            errors.append(
+                RowError(index, "position", f"{label} expired on {position.expiration_date:%d %b %Y}.")
+            )
+            continue
+        held = int(min(position.quantity, position.available_quantity))
+        claimed = (
+            0
+            if spec.instruction_type == InstructionType.DO_NOT_EXERCISE
+            else contracts_claimed(position, excluding_batch=batch_id)
+        )
+        allowed = max(held - claimed, 0)
+        if not 1 <= quantity <= allowed:
+            detail = f"{held} held" + (
+                f", {claimed} already instructed or in other batches" if claimed else ""
+            )
+            errors.append(
+                RowError(
+                    index, "quantity", f"{label}: quantity must be from 1 to {allowed} contracts ({detail})."
+                )
+            )
+            continue
+        price = underlying_price(position)
+        if spec.instruction_type == InstructionType.EXERCISE:
+            otm = exercise.is_out_of_the_money(position.put_call, position.strike, price)
+            if otm is not False and not spec.override_reason.strip():
+                why = "is out of the money" if otm else "has no underlying price in the book"
+                errors.append(
+                    RowError(
+                        index,
+                        "override_reason",
+                        f"{label} {why}: exercising it needs an override with a reason.",
+                    )
+                )
+                continue
+        valid.append((spec, position, quantity, _position_snapshot(position, price)))
+    if errors:
+        raise BatchInvalid(errors)
+    return valid
+
+
+def _new_key(account: Account) -> str:
+    return f"bo-{account.account_id}-{uuid.uuid4().hex[:20]}"
+
+
+def _write_rows(batch: Batch, validated: list[tuple[RowSpec, Position, int, dict]]) -> None:
+    """Replace the batch's rows; a contract that stays keeps its idempotency key."""
+    keys = {row.instrument_id: row.instruction_id for row in batch.rows.all()}
+    batch.rows.all().delete()
+    BatchRow.objects.bulk_create(
+        [
+            BatchRow(
+                batch=batch,
+                instruction_type=spec.instruction_type,
+                position=position,
+                instrument_id=position.instrument_id,
+                symbol=position.symbol,
+                quantity=quantity,
+                instruction_id=keys.get(position.instrument_id) or _new_key(batch.account),
+                override_reason=spec.override_reason.strip(),
+                drafted_position=snapshot,
+            )
+            for spec, position, quantity, snapshot in validated
+        ]
+    )
+
+
+def _lock(batch_id: int) -> Batch:
+    try:
+        return Batch.objects.select_for_update(of=("self",)).select_related("account").get(pk=batch_id)
+    except Batch.DoesNotExist:
+        raise ActionRefused(f"Batch #{batch_id} does not exist.", code="not_found") from None
+
+
+def _require_open_window(business_date: date) -> None:
+    if clock.now() > calendar.firm_cutoff(business_date):
+        raise ActionRefused(
+            f"The firm's cutoff for {business_date:%a %d %b} has passed "
+            f"({calendar.firm_cutoff(business_date):%H:%M} ET): no more instructions for that day.",
+            code="past_cutoff",
+        )
+
+
+def create_batch(user: AbstractBaseUser, account: Account, specs: Sequence[RowSpec], note: str = "") -> Batch:
+    require_maker(user, "draft instruction batches")
+    business_date = clock.business_date()
+    _require_open_window(business_date)
+    validated = validate_rows(account, specs, business_date=business_date)
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            account=account, business_date=business_date, created_by=user, note=note.strip()
+        )
+        _write_rows(batch, validated)
+        record_decision(
+            action="drafted",
+            actor=user,
+            subject_type="batch",
+            subject_id=batch.pk,
+            account_id=account.account_id,
+            to_state=batch.status,
+            after=states.snapshot(batch),
+        )
+    return batch
+
+
+def update_batch(
+    user: AbstractBaseUser, batch_id: int, specs: Sequence[RowSpec], note: str | None = None
+) -> Batch:
+    """Edit a draft, or a batch waiting for approval (which sends it back to the end of the queue)."""
+    with transaction.atomic():
+        batch = _lock(batch_id)
+        if batch.created_by_id != user.pk:
+            raise ActionRefused("Only the maker of this batch can edit it.", code="forbidden")
+        require_maker(user, "edit instruction batches")
+        if batch.status not in states.EDITABLE:
+            raise ActionRefused(
+                f"Batch #{batch.pk} is {batch.get_status_display().lower()}; it can no longer be edited."
+            )
+        validated = validate_rows(batch.account, specs, business_date=batch.business_date, batch_id=batch.pk)
+        before = states.snapshot(batch)
+        _write_rows(batch, validated)
+        batch.version += 1
+        if note is not None:
+            batch.note = note.strip()
+        if batch.status == S.PENDING_APPROVAL:
+            batch.submitted_for_approval_at = timezone.now()
+            states.transition(
+                batch, S.PENDING_APPROVAL, actor=user, action="edited_back_to_queue", before=before
+            )
+        else:
+            record_decision(
+                action="edited",
+                actor=user,
+                subject_type="batch",
+                subject_id=batch.pk,
+                account_id=batch.account.account_id,
+                from_state=batch.status,
+                to_state=batch.status,
+                before=before,
+                after=states.snapshot(batch),
+            )
+        batch.save()
+    return batch
+
+
+def submit_for_approval(user: AbstractBaseUser, batch_id: int) -> Batch:
+    with transaction.atomic():
+        batch = _lock(batch_id)
+        if batch.created_by_id != user.pk:
+            raise ActionRefused("Only the maker of this batch can submit it for approval.", code="forbidden")
+        _require_open_window(batch.business_date)
+        states.transition(batch, S.PENDING_APPROVAL, actor=user, action="submitted_for_approval")
+        batch.submitted_for_approval_at = timezone.now()
+        batch.save()
+    return batch
+
+
+def withdraw_batch(user: AbstractBaseUser, batch_id: int) -> Batch:
+    with transaction.atomic():
+        batch = _lock(batch_id)
+        if batch.created_by_id != user.pk:
+            raise ActionRefused("Only the maker of this batch can withdraw it.", code="forbidden")
+        states.transition(batch, S.WITHDRAWN, actor=user, action="withdrew")
+        batch.save()
+    return batch
+
+
+@dataclass
+class PositionDrift:
+    symbol: str
+    field: str
+    drafted: str | None
+    now: str | None
+
+
+def position_changes(batch: Batch) -> list[PositionDrift]:
+    """What moved in each row's position since the maker drafted it."""
+    drifts: list[PositionDrift] = []
+    for row in batch.rows.select_related("position"):
+        if row.position is None:
+            drifts.append(PositionDrift(row.symbol, "position", "held", "no longer in the book"))
+            continue
+        current = _position_snapshot(row.position, underlying_price(row.position))
+        for name, drafted_value in row.drafted_position.items():
+            if current.get(name) != drafted_value and not _same_number(current.get(name), drafted_value):
+                drifts.append(PositionDrift(row.symbol, name, drafted_value, current.get(name)))
+    return drifts
+
+
+def _same_number(a: str | None, b: str | None) -> bool:
+    try:
+        return a is not None and b is not None and Decimal(a) == Decimal(b)
+    except ArithmeticError:
+        return False
+
+
+def approve_batch(
+    user: AbstractBaseUser, batch_id: int, *, version: int | None = None, confirm_changes: bool = False
+) -> Batch:
+    """A checker's approval: exactly one of two simultaneous approvals wins; it queues the submit."""
+    with transaction.atomic():
+        batch = _lock(batch_id)
+        require_checker(user, batch.created_by_id, "approve instruction batches")
+        if batch.status != S.PENDING_APPROVAL:
+            raise ActionRefused(
+                f"Batch #{batch.pk} is {batch.get_status_display().lower()}; only a batch pending approval "
+                "can be approved.",
+                code="invalid_transition",
+            )
+        if version is not None and version != batch.version:
+            raise ActionRefused(
+                "The maker edited this batch since you opened it: review the new version before approving.",
+                code="stale_version",
+            )
+        _require_open_window(batch.business_date)
+        drifts = position_changes(batch)
+        if drifts and not confirm_changes:
+            listed = "; ".join(f"{d.symbol} {d.field}: {d.drafted} → {d.now}" for d in drifts[:5])
+            raise ActionRefused(
+                f"Positions changed since the batch was drafted ({listed}). Confirm the changes to approve.",
+                code="position_changed",
+            )
+        live = [row for row in batch.rows.select_related("position") if row.position is not None]
+        validate_rows(
+            batch.account,
+            [RowSpec(r.position_id, r.instruction_type, r.quantity, r.override_reason) for r in live],
+            business_date=batch.business_date,
+            batch_id=batch.pk,
+        )
+        reason = "approved with position changes confirmed" if drifts else ""
+        states.transition(batch, S.APPROVED, actor=user, approver=user, action="approved", reason=reason)
+        batch.decided_by, batch.decided_at = user, timezone.now()
+        batch.save()
+        _queue_submit(batch)
+    return batch
+
+
+def _queue_submit(batch: Batch) -> None:
+    from instructions.tasks import submit_batch
+
+    submit_batch.apply_async_on_commit(args=(batch.pk,))
+
+
+def reject_batch(user: AbstractBaseUser, batch_id: int, reason: str) -> Batch:
+    if not reason.strip():
+        raise ActionRefused(
+            "Give a reason for the rejection: the maker will read it.", code="reason_required"
+        )
+    with transaction.atomic():
+        batch = _lock(batch_id)
+        require_checker(user, batch.created_by_id, "reject instruction batches")
+        states.transition(batch, S.REJECTED, actor=user, action="rejected", reason=reason.strip())
+        batch.decided_by, batch.decided_at, batch.decision_reason = user, timezone.now(), reason.strip()
+        batch.save()
+    return batch
+
+
+def retry_batch(user: AbstractBaseUser, batch_id: int) -> Batch:
+    """Send a failed batch again (same keys; whatever Clear Street already has is not resent)."""
+    require_permission(user, roles.OPERATE_SYSTEM, "retry failed submissions")
+    with transaction.atomic():
+        batch = _lock(batch_id)
+        _require_open_window(batch.business_date)
+        states.transition(batch, S.APPROVED, actor=user, action="retried", reason=batch.last_error)
+        batch.last_error = ""
+        batch.save()
+        _queue_submit(batch)
+    return batch
+
+
+def expire_batches() -> int:
+    """Batches not approved (or not sent) before their day's cutoff can never be: mark them expired."""
+    now = clock.now()
+    expired = 0
+    candidates = Batch.objects.filter(status__in=[S.DRAFT, S.PENDING_APPROVAL, S.APPROVED]).values_list(
+        "pk", "business_date"
+    )
+    for batch_id, business_date in candidates:
+        if now <= calendar.firm_cutoff(business_date):
+            continue
+        with transaction.atomic():
+            batch = _lock(batch_id)
+            if batch.status in {S.DRAFT, S.PENDING_APPROVAL, S.APPROVED}:
+                states.transition(
+                    batch,
+                    S.EXPIRED,
+                    actor=None,
+                    action="expired",
+                    reason=f"not sent before the {calendar.firm_cutoff(business_date):%H:%M} ET cutoff",
+                )
+                batch.save()
+                expired += 1
+    return expired
+
+
+# --- submission, exactly once --------------------------------------------------------------------
+
+
+class SubmitLater(Exception):
+    """Clear Street could not take the batch now (503, timeout, dropped connection); try again."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def submit_batch(batch_id: int, *, celery_task_id: str | None = None, final_attempt: bool = False) -> Batch:
+    """Send an approved batch to Clear Street so that each row arrives exactly once.
+
+    Raises ``SubmitLater`` while retries remain and Clear Street is unavailable; on the final
+    attempt the batch becomes ``failed`` with the reason instead.
+    """
+    with locks.exclusive("instructions.batch", batch_id) as acquired:
+        if not acquired:
+            return Batch.objects.get(pk=batch_id)  # another worker is sending it right now
+        return _submit_batch(batch_id, celery_task_id=celery_task_id, final_attempt=final_attempt)
+
+
+def _submit_batch(batch_id: int, *, celery_task_id: str | None, final_attempt: bool) -> Batch:
+    with transaction.atomic():
+        batch = _lock(batch_id)
+        if batch.status == S.APPROVED:
+            states.transition(batch, S.SUBMITTING, actor=None, action="submitting", approver=batch.decided_by)
+        elif batch.status != S.SUBMITTING:
+            return batch  # already settled: a duplicate delivery of the task
+        batch.submit_attempts += 1
+        batch.save()
+    rows = list(batch.rows.all())
+    attribution = audit_context(
+        actor=batch.created_by,
+        approver=batch.decided_by,
+        account_id=batch.account.account_id,
+        subject_type="batch",
+        subject_id=batch.pk,
+        celery_task_id=celery_task_id,
+    )
+    try:
+        with attribution, ClearStreetClient() as client:
+            # Whatever an earlier attempt got through is never sent again.
+            known = _reconcile(batch, rows, client)
+            pending = [row for row in rows if row.instruction_id not in known]
+            if pending:
+                _send(batch, pending, client)
+    except SubmitLater as later:
+        if not final_attempt:
+            Batch.objects.filter(pk=batch.pk).update(last_error=later.reason)
+            raise
+        return _finish(
+            batch.pk,
+            failure=f"Clear Street unavailable after {batch.submit_attempts} attempts: {later.reason}",
+        )
+    except (Unauthorized, Forbidden) as exc:
+        return _finish(batch.pk, failure=f"Clear Street refused our credentials: {exc}")
+    except MalformedResponse as exc:
+        return _finish(
+            batch.pk, failure=f"Clear Street's answer could not be read ({exc}); check the instruction list"
+        )
+    return _finish(batch.pk)
+
+
+def _reconcile(batch: Batch, rows: list[BatchRow], client: ClearStreetClient) -> set[str]:
+    """Read the account's instructions and link every row Clear Street already has; return their keys."""
+    if batch.submit_attempts <= 1 and not batch.request_id and not any(r.status for r in rows):
+        return set()  # a first attempt: nothing can be upstream yet
+    try:
+        listing = client.list_instructions(batch.account.account_id)
+    except ClearStreetError as exc:
+        raise SubmitLater(f"could not read the instruction list to reconcile: {exc}") from exc
+    wanted = {row.instruction_id: row for row in rows}
+    found = set()
+    for wire in listing.instructions:
+        row = wanted.get(wire.instruction_id)
+        if row is not None:
+            _record_instruction(batch.account, wire, source="reconcile", row=row)
+            found.add(wire.instruction_id)
+    return found
+
+
+def _send(batch: Batch, rows: list[BatchRow], client: ClearStreetClient) -> None:
+    requests = [
+        InstructionRequest(r.instruction_type, r.instrument_id, r.quantity, r.instruction_id) for r in rows
+    ]
+    try:
+        result = client.submit_instructions(batch.account.account_id, requests)
+    except Conflict as exc:
+        # Duplicates: our keys are already there (an earlier attempt landed). Link them, not a failure.
+        Batch.objects.filter(pk=batch.pk).update(request_id=exc.request_id or "")
+        found = _reconcile_after_conflict(batch, rows, client)
+        for index, row in enumerate(rows):
+            if row.instruction_id not in found:
+                _reject_row(row, _row_reason(exc, row, index) or f"duplicate instruction: {exc.message}")
+        return
+    except UpstreamHTTPError as exc:
+        if exc.retryable:
+            raise SubmitLater(str(exc)) from exc
+        if isinstance(exc, Unauthorized | Forbidden):
+            raise
+        # 400 (validation) or 404 (unknown instrument): every row is rejected with Clear Street's reason.
+        Batch.objects.filter(pk=batch.pk).update(request_id=exc.request_id or "")
+        for index, row in enumerate(rows):
+            _reject_row(row, _row_reason(exc, row, index) or exc.message)
+        return
+    except ClearStreetError as exc:
+        if exc.retryable:
+            raise SubmitLater(str(exc)) from exc
+        raise
+    Batch.objects.filter(pk=batch.pk).update(request_id=result.request_id or "", submitted_at=timezone.now())
+    by_key = {wire.instruction_id: wire for wire in result.rows}
+    for row in rows:
+        wire = by_key.get(row.instruction_id)
+        if wire is None:
+            _reject_row(
+                row, "Clear Street's answer did not mention this row; see the audit and the instruction list"
+            )
+        elif wire.is_rejected:
+            _reject_row(row, wire.rejection_reason or "rejected", status=wire.status)
+        else:
+            _record_instruction(batch.account, wire, source="submit", row=row, request_id=result.request_id)
+
+
+def _reconcile_after_conflict(batch: Batch, rows: list[BatchRow], client: ClearStreetClient) -> set[str]:
+    try:
+        listing = client.list_instructions(batch.account.account_id)
+    except ClearStreetError as exc:
+        raise SubmitLater(f"duplicate answer, and the instruction list could not be read: {exc}") from exc
+    wanted = {row.instruction_id: row for row in rows}
+    found = set()
+    for wire in listing.instructions:
+        if wire.instruction_id in wanted:
+            _record_instruction(batch.account, wire, source="reconcile", row=wanted[wire.instruction_id])
+            found.add(wire.instruction_id)
+    return found
+
+
+def _row_reason(exc: UpstreamHTTPError, row: BatchRow, index: int) -> str | None:
+    """This row's own reason: from the rows Clear Street sent back, or its per-row error details."""
+    for wire in exc.rows:
+        if wire.instruction_id == row.instruction_id and wire.rejection_reason:
+            return wire.rejection_reason
+    for detail in exc.details if isinstance(exc.details, list) else []:
+        if not isinstance(detail, dict) or not detail.get("reason"):
+            continue
+        if detail.get("instruction_id") == row.instruction_id or detail.get("index") == index:
+            return str(detail["reason"])
+    return None
+
+
+def _reject_row(row: BatchRow, reason: str, status: str = InstructionStatus.REJECTED) -> None:
+    BatchRow.objects.filter(pk=row.pk).update(status=status, rejection_reason=reason[:2000])
+
+
+def _finish(batch_id: int, failure: str | None = None) -> Batch:
+    """Settle the batch from its rows' outcomes (or as failed), once."""
+    with transaction.atomic():
+        batch = _lock(batch_id)
+        if batch.status != S.SUBMITTING:
+            return batch
+        if failure:
+            batch.last_error = failure
+            states.transition(batch, S.FAILED, actor=None, action="failed", reason=failure)
+        else:
+            statuses = [row.status for row in batch.rows.all()]
+            rejected = sum(
+                status in {InstructionStatus.REJECTED, InstructionStatus.ENGINE_REJECTED}
+                for status in statuses
+            )
+            outcome = (
+                S.SUBMITTED
+                if rejected == 0
+                else S.REJECTED_UPSTREAM
+                if rejected == len(statuses)
+                else S.PARTIALLY_REJECTED
+            )
+            batch.last_error = ""
+            states.transition(
+                batch,
+                outcome,
+                actor=None,
+                action="submitted",
+                reason=f"{rejected} of {len(statuses)} rows rejected" if rejected else "",
+            )
+        batch.save()
+    return batch
+
+
+# --- the instruction mirror ----------------------------------------------------------------------
+
+
+def _record_instruction(
+    account: Account, wire: WireInstruction, *, source: str, row: BatchRow | None = None, request_id: str = ""
+) -> Instruction | None:
+    """Upsert one instruction from Clear Street, keeping every status change as history."""
+    if not wire.is_stored_upstream:
+        return None
+    if row is None:
+        row = BatchRow.objects.filter(instruction_id=wire.instruction_id, batch__account=account).first()
+    with transaction.atomic():
+        existing = Instruction.objects.select_for_update().filter(pk=wire.id).first()
+        previous = existing.status if existing else ""
+        fields = {
+            "account": account,
+            "instruction_id": wire.instruction_id,
+            "instruction_type": wire.instruction_type,
+            "instrument_id": wire.instrument_id,
+            "symbol": wire.symbol or (row.symbol if row else ""),
+            "quantity": wire.quantity,
+            "status": wire.status,
+            "accepted_quantity": wire.accepted_quantity,
+            "rejection_reason": wire.rejection_reason,
+            "created_at": wire.created_at,
+            "updated_at": wire.updated_at,
+        }
+        if row is not None:
+            fields["batch_row"] = row
+        instruction, _ = Instruction.objects.update_or_create(id=wire.id, defaults=fields)
+        if previous != wire.status:
+            StatusChange.objects.create(
+                instruction=instruction,
+                from_status=previous,
+                to_status=wire.status,
+                source=source,
+                request_id=request_id or "",
+                detail=wire.rejection_reason or "",
+            )
+        if row is not None and row.status != wire.status:
+            BatchRow.objects.filter(pk=row.pk).update(
+                status=wire.status, rejection_reason=wire.rejection_reason or ""
+            )
+        _settle_cancels(instruction)
+    return instruction
+
+
+def sync_instructions(account: Account, *, celery_task_id: str | None = None) -> int:
+    """Mirror the account's instructions (any origin); returns how many changed status."""
+    before = dict(Instruction.objects.filter(account=account).values_list("pk", "status"))
+    with (
+        audit_context(
+            account_id=account.account_id,
+            subject_type="account",
+            subject_id=account.account_id,
+            celery_task_id=celery_task_id,
+        ),
+        ClearStreetClient() as client,
+    ):
+        listing = client.list_instructions(account.account_id)
+    changed = 0
+    for wire in listing.instructions:
+        instruction = _record_instruction(account, wire, source="sync", request_id=listing.request_id or "")
+        if instruction is not None and before.get(instruction.pk) != instruction.status:
+            changed += 1
+    for problem in listing.problems:
+        logger.warning(
+            "instruction row %s of account %s unreadable: %s",
+            problem.index,
+            account.account_id,
+            problem.problem,
+        )
+    return changed
+
+
+def accounts_with_live_instructions() -> Iterable[Account]:
+    return Account.objects.filter(
+        Q(
+            instructions__status__in=[
+                InstructionStatus.SENT,
+                InstructionStatus.CANCEL_REQUESTED,
+                InstructionStatus.UNKNOWN,
+            ]
+        )
+        | Q(batches__status=S.SUBMITTING)
+    ).distinct()
+
+
+# --- cancels ---------------------------------------------------------------------------------------
+
+
+def _lock_cancel(cancel_id: int) -> CancelRequest:
+    try:
+        return (
+            CancelRequest.objects.select_for_update(of=("self",))
+            .select_related("instruction__account")
+            .get(pk=cancel_id)
+        )
+    except CancelRequest.DoesNotExist:
+        raise ActionRefused(f"Cancel request #{cancel_id} does not exist.", code="not_found") from None
+
+
+def _cancel_decision(
+    cancel: CancelRequest, user: AbstractBaseUser | None, action: str, to: str, reason: str = ""
+) -> None:
+    record_decision(
+        action=action,
+        actor=user,
+        subject_type="cancel_request",
+        subject_id=cancel.pk,
+        account_id=cancel.instruction.account.account_id,
+        from_state=cancel.status,
+        to_state=to,
+        reason=reason,
+        before={"status": cancel.status, "instruction": cancel.instruction_id},
+        after={"status": to, "instruction": cancel.instruction_id},
+    )
+    cancel.status = to
+
+
+def request_cancel(user: AbstractBaseUser, instruction_pk: str, note: str = "") -> CancelRequest:
+    require_maker(user, "request cancels")
+    with transaction.atomic():
+        instruction = (
+            Instruction.objects.select_for_update()
+            .select_related("account")
+            .filter(pk=instruction_pk)
+            .first()
+        )
+        if instruction is None:
+            raise ActionRefused("That instruction is not in the mirror.", code="not_found")
+        if instruction.status != InstructionStatus.SENT:  # anything else is final, or being cancelled
+            raise ActionRefused(
+                f"The instruction is {instruction.get_status_display().lower()}: there is nothing to cancel.",
+                code="invalid_transition",
+            )
+        if instruction.cancel_requests.filter(status__in=CancelRequest.OPEN).exists():
+            raise ActionRefused("A cancel of this instruction is already open.", code="duplicate")
+        cancel = CancelRequest.objects.create(instruction=instruction, requested_by=user, note=note.strip())
+        record_decision(
+            action="requested_cancel",
+            actor=user,
+            subject_type="cancel_request",
+            subject_id=cancel.pk,
+            account_id=instruction.account.account_id,
+            to_state=cancel.status,
+            reason=note,
+            after={"status": cancel.status, "instruction": instruction.pk},
+        )
+    return cancel
+
+
+def approve_cancel(user: AbstractBaseUser, cancel_id: int) -> CancelRequest:
+    with transaction.atomic():
+        cancel = _lock_cancel(cancel_id)
+        require_checker(user, cancel.requested_by_id, "approve cancels")
+        if cancel.status != CancelRequest.Status.PENDING_APPROVAL:
+            raise ActionRefused(
+                f"This cancel is {cancel.get_status_display().lower()}; it cannot be approved."
+            )
+        _cancel_decision(cancel, user, "approved", CancelRequest.Status.APPROVED)
+        cancel.decided_by, cancel.decided_at = user, timezone.now()
+        cancel.save()
+        from instructions.tasks import execute_cancel
+
+        execute_cancel.apply_async_on_commit(args=(cancel.pk,))
+    return cancel
+
+
+def reject_cancel(user: AbstractBaseUser, cancel_id: int, reason: str) -> CancelRequest:
+    if not reason.strip():
+        raise ActionRefused(
+            "Give a reason for the rejection: the maker will read it.", code="reason_required"
+        )
+    with transaction.atomic():
+        cancel = _lock_cancel(cancel_id)
+        require_checker(user, cancel.requested_by_id, "reject cancels")
+        if cancel.status != CancelRequest.Status.PENDING_APPROVAL:
+            raise ActionRefused(
+                f"This cancel is {cancel.get_status_display().lower()}; it cannot be rejected."
+            )
+        _cancel_decision(cancel, user, "rejected", CancelRequest.Status.REJECTED, reason.strip())
+        cancel.decided_by, cancel.decided_at, cancel.decision_reason = user, timezone.now(), reason.strip()
+        cancel.save()
+    return cancel
+
+
+def withdraw_cancel(user: AbstractBaseUser, cancel_id: int) -> CancelRequest:
+    with transaction.atomic():
+        cancel = _lock_cancel(cancel_id)
+        if cancel.requested_by_id != user.pk:
+            raise ActionRefused(
+                "Only the person who requested this cancel can withdraw it.", code="forbidden"
+            )
+        if cancel.status != CancelRequest.Status.PENDING_APPROVAL:
+            raise ActionRefused(
+                f"This cancel is {cancel.get_status_display().lower()}; it cannot be withdrawn."
+            )
+        _cancel_decision(cancel, user, "withdrew", CancelRequest.Status.WITHDRAWN)
+        cancel.save()
+    return cancel
+
+
+def execute_cancel(cancel_id: int, *, celery_task_id: str | None = None) -> CancelRequest:
+    """Ask Clear Street to cancel, once; the terminal state arrives later through the sync."""
+    with locks.exclusive("instructions.cancel", cancel_id) as acquired:
+        if not acquired:
+            return CancelRequest.objects.get(pk=cancel_id)  # another worker is sending it right now
+        return _execute_cancel(cancel_id, celery_task_id)
+
+
+def _execute_cancel(cancel_id: int, celery_task_id: str | None) -> CancelRequest:
+    with transaction.atomic():
+        cancel = _lock_cancel(cancel_id)
+        if cancel.status == CancelRequest.Status.SUBMITTING:
+            # A worker died mid-call: the instruction's own status will tell what happened.
+            cancel.status = CancelRequest.Status.CANCEL_REQUESTED
+            cancel.error = (
+                "The answer was lost; the instruction's status from the next sync decides the outcome."
+            )
+            cancel.save()
+            return cancel
+        if cancel.status != CancelRequest.Status.APPROVED:
+            return cancel
+        _cancel_decision(cancel, None, "submitting", CancelRequest.Status.SUBMITTING)
+        cancel.save()
+    instruction = cancel.instruction
+    try:
+        with (
+            audit_context(
+                actor=cancel.requested_by,
+                approver=cancel.decided_by,
+                account_id=instruction.account.account_id,
+                subject_type="cancel_request",
+                subject_id=cancel.pk,
+                celery_task_id=celery_task_id,
+            ),
+            ClearStreetClient() as client,
+        ):
+            wire = client.cancel_instruction(instruction.account.account_id, instruction.pk)
+    except ClearStreetError as exc:
+        with transaction.atomic():
+            cancel = _lock_cancel(cancel_id)
+            cancel.request_id = exc.request_id or ""
+            if exc.status_code == 409:
+                cancel.error = f"Clear Street says the instruction is already final: {exc.message}"
+                _cancel_decision(
+                    cancel, None, "cancel_refused", CancelRequest.Status.CANCEL_FAILED, cancel.error
+                )
+            elif exc.status_code is None:
+                cancel.error = f"{exc} The cancel may have reached Clear Street; the next sync will show."
+                _cancel_decision(
+                    cancel, None, "cancel_unconfirmed", CancelRequest.Status.CANCEL_REQUESTED, cancel.error
+                )
+            else:
+                cancel.error = str(exc)
+                _cancel_decision(cancel, None, "cancel_failed", CancelRequest.Status.FAILED, cancel.error)
+            cancel.save()
+        return cancel
+    with transaction.atomic():
+        cancel = _lock_cancel(cancel_id)
+        cancel.request_id = ""
+        _cancel_decision(cancel, None, "cancel_sent", CancelRequest.Status.CANCEL_REQUESTED)
+        cancel.save()
+    _record_instruction(instruction.account, wire, source="cancel")
+    cancel.refresh_from_db()
+    return cancel
+
+
+def _settle_cancels(instruction: Instruction) -> None:
+    """Follow an instruction's terminal cancel state onto the cancel request that asked for it."""
+    outcome = {
+        InstructionStatus.CANCELLED: CancelRequest.Status.CANCELLED,
+        InstructionStatus.CANCEL_FAILED: CancelRequest.Status.CANCEL_FAILED,
+    }.get(instruction.status)
+    if outcome is None:
+        return
+    for cancel in instruction.cancel_requests.select_for_update().filter(
+        status__in=[CancelRequest.Status.CANCEL_REQUESTED, CancelRequest.Status.SUBMITTING]
+    ):
+        cancel.instruction = instruction
+        reason = instruction.rejection_reason or ""
+        _cancel_decision(cancel, None, "cancel_settled", outcome, reason)
+        if outcome == CancelRequest.Status.CANCEL_FAILED:
+            cancel.error = reason
+        cancel.save()
