@@ -13,6 +13,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("positions/", include("positions.urls")),
+    path("instructions/", include("instructions.urls")),
     path("audit/", include("backoffice.audit.urls")),
     path("admin/", admin.site.urls),
 ]

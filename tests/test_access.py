@@ -44,6 +44,8 @@ ACCESS: dict[str, Rule] = {
     "audit:verification": Rule(AUDIT),
     "audit:verify_now": Rule(AUDIT, method="post", ok_statuses=(302,)),
     "audit:detail": Rule(AUDIT, ok_statuses=(200, 404)),
+    # Instructions.
+    "instructions:batches": Rule(BOOK),
     # The book and close requests.
     "positions:list": Rule(BOOK),
     "positions:detail": Rule(BOOK, sample=lambda o: {"pk": o["position"].pk}),
