@@ -91,7 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "backoffice.roles.context_processor",
-                "positions.context_processors.nav_counts",
+                "backoffice.navigation.nav_counts",
             ],
         },
     },

@@ -1,18 +1,409 @@
-"""Pages of the instructions app."""
+"""Pages of the instructions app: batches and their approval, the mirror, cancels, the worksheet."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backoffice import roles
+from backoffice.workflow import ActionRefused
+from instructions import queries, services, states
+from instructions.forms import ApproveForm, BatchNoteForm, BatchRowFormSet, ReasonForm, WorksheetForm
+from instructions.models import Batch, CancelRequest, Instruction, InstructionStatus, InstructionType
+from positions.models import Account, Position
 
 view_book = permission_required(roles.VIEW_BOOK, raise_exception=True)
+maker_only = permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
+checker_only = permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
+
+
+def _refused(request: HttpRequest, exc: ActionRefused, to: str) -> HttpResponse:
+    messages.error(request, exc.message)
+    if isinstance(exc, services.BatchInvalid):
+        for error in exc.errors[1:]:
+            messages.error(request, f"Row {error.row + 1}: {error.message}")
+    return redirect(to)
+
+
+# --- batches -------------------------------------------------------------------------------------
 
 
 @view_book
 @require_GET
 def batch_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "instructions/batches.html", {})
+    scope = request.GET.get("scope", "open")
+    status = "open" if scope == "open" else request.GET.get("status", "")
+    if status and status != "open" and status not in Batch.Status.values:
+        status = ""
+    rows = queries.batches(status=status, mine_of=request.user if scope == "mine" else None)[:200]
+    return render(
+        request,
+        "instructions/batches.html",
+        {"batches": rows, "scope": scope, "status": status, "statuses": Batch.Status.choices},
+    )
+
+
+def _initial_rows(position_ids: list[int], instruction_type: str) -> list[dict]:
+    positions = Position.objects.filter(pk__in=position_ids, instrument_type="OPTION").select_related(
+        "account"
+    )
+    return [
+        {
+            "position_id": p.pk,
+            "instruction_type": instruction_type,
+            "quantity": queries.allowed_contracts(p) or 1,
+        }
+        for p in sorted(positions, key=lambda p: (p.account.account_id, p.symbol))
+    ]
+
+
+def _positions_for(formset) -> dict[int, Position]:
+    ids = [
+        form.initial.get("position_id") or form.data.get(f"{form.prefix}-position_id")
+        for form in formset.forms
+    ]
+    clean_ids = [int(i) for i in ids if str(i or "").isdigit()]
+    return Position.objects.select_related("account").in_bulk(clean_ids)
+
+
+@maker_only
+@require_http_methods(["GET", "POST"])
+def batch_new(request: HttpRequest) -> HttpResponse:
+    """Draft one batch per account from the positions a maker selected on the book or the worksheet."""
+    if request.method == "POST":
+        formset = BatchRowFormSet(request.POST, prefix="rows")
+        note = BatchNoteForm(request.POST)
+        if formset.is_valid() and note.is_valid():
+            specs_by_account: dict[int, list] = defaultdict(list)
+            positions = _positions_for(formset)
+            for form in formset.forms:
+                if form.cleaned_data.get("DELETE"):
+                    continue
+                position = positions.get(form.cleaned_data["position_id"])
+                if position is None:
+                    messages.error(request, "A selected position is no longer in the book; select again.")
+                    return redirect("positions:list")
+                specs_by_account[position.account_id].append(form.spec())
+            if not specs_by_account:
+                messages.error(request, "Every row was removed: nothing to draft.")
+                return redirect("positions:list")
+            created = []
+            try:
+                for account_pk, specs in specs_by_account.items():
+                    account = Account.objects.get(pk=account_pk)
+                    created.append(
+                        services.create_batch(request.user, account, specs, note.cleaned_data["note"])
+                    )
+            except ActionRefused as exc:
+                for batch in created:
+                    services.withdraw_batch(request.user, batch.pk)
+                messages.error(request, exc.message)
+                if isinstance(exc, services.BatchInvalid):
+                    for error in exc.errors[1:]:
+                        messages.error(request, f"Row {error.row + 1}: {error.message}")
+            else:
+                if len(created) == 1:
+                    messages.success(
+                        request, f"Batch #{created[0].pk} drafted. Review it, then submit it for approval."
+                    )
+                    return redirect("instructions:batch_detail", created[0].pk)
+                messages.success(request, f"{len(created)} batches drafted, one per account.")
+                return redirect(f"{reverse('instructions:batches')}?scope=mine")
+    else:
+        ids = [int(i) for i in request.GET.getlist("position") if i.isdigit()]
+        instruction_type = request.GET.get("type", InstructionType.EXERCISE)
+        if instruction_type not in InstructionType.values:
+            instruction_type = InstructionType.EXERCISE
+        initial = _initial_rows(ids, instruction_type)
+        if not initial:
+            messages.error(
+                request, "Select one or more option positions first, on the book or the worksheet."
+            )
+            return redirect("positions:list")
+        formset = BatchRowFormSet(initial=initial, prefix="rows")
+        note = BatchNoteForm()
+    return render(
+        request,
+        "instructions/batch_form.html",
+        {"formset": formset, "note_form": note, "positions": _positions_for(formset), "batch": None},
+    )
+
+
+@maker_only
+@require_http_methods(["GET", "POST"])
+def batch_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = queries.batch(pk)
+    if batch is None:
+        raise Http404("No such batch")
+    back = reverse("instructions:batch_detail", args=[pk])
+    if request.method == "POST":
+        formset = BatchRowFormSet(request.POST, prefix="rows")
+        note = BatchNoteForm(request.POST)
+        if formset.is_valid() and note.is_valid():
+            specs = [f.spec() for f in formset.forms if not f.cleaned_data.get("DELETE")]
+            try:
+                services.update_batch(request.user, pk, specs, note.cleaned_data["note"])
+            except ActionRefused as exc:
+                return _refused(request, exc, reverse("instructions:batch_edit", args=[pk]))
+            messages.success(
+                request,
+                "Batch updated."
+                + (
+                    " It went back to the approval queue."
+                    if batch.status == Batch.Status.PENDING_APPROVAL
+                    else ""
+                ),
+            )
+            return redirect(back)
+    else:
+        if batch.status not in states.EDITABLE:
+            messages.error(
+                request, f"Batch #{pk} is {batch.get_status_display().lower()}; it can no longer be edited."
+            )
+            return redirect(back)
+        formset = BatchRowFormSet(
+            initial=[
+                {
+                    "position_id": r.position_id,
+                    "instruction_type": r.instruction_type,
+                    "quantity": r.quantity,
+                    "override_reason": r.override_reason,
+                }
+                for r in batch.rows.all()
+                if r.position_id
+            ],
+            prefix="rows",
+        )
+        note = BatchNoteForm(initial={"note": batch.note})
+    return render(
+        request,
+        "instructions/batch_form.html",
+        {"formset": formset, "note_form": note, "positions": _positions_for(formset), "batch": batch},
+    )
+
+
+@view_book
+@require_GET
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = queries.batch(pk)
+    if batch is None:
+        raise Http404("No such batch")
+    drifts = services.position_changes(batch) if batch.status == Batch.Status.PENDING_APPROVAL else []
+    drift_by_symbol: dict[str, list] = defaultdict(list)
+    for drift in drifts:
+        drift_by_symbol[drift.symbol].append(drift)
+    return render(
+        request,
+        "instructions/batch_detail.html",
+        {
+            "batch": batch,
+            "rows": [(row, drift_by_symbol.get(row.symbol, [])) for row in batch.rows.all()],
+            "drifts": drifts,
+            "approve_form": ApproveForm(initial={"version": batch.version}),
+            "reason_form": ReasonForm(),
+            "editable": batch.status in states.EDITABLE,
+        },
+    )
+
+
+def _batch_action(request: HttpRequest, pk: int, act, success: str) -> HttpResponse:
+    back = reverse("instructions:batch_detail", args=[pk])
+    try:
+        act()
+    except ActionRefused as exc:
+        return _refused(request, exc, back)
+    messages.success(request, success)
+    return redirect(back)
+
+
+@maker_only
+@require_POST
+def batch_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _batch_action(
+        request,
+        pk,
+        lambda: services.submit_for_approval(request.user, pk),
+        "Submitted for approval: a supervisor will review it.",
+    )
+
+
+@maker_only
+@require_POST
+def batch_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    return _batch_action(request, pk, lambda: services.withdraw_batch(request.user, pk), "Batch withdrawn.")
+
+
+@checker_only
+@require_POST
+def batch_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    form = ApproveForm(request.POST)
+    version = form.cleaned_data["version"] if form.is_valid() else None
+    confirm = form.cleaned_data.get("confirm_changes", False) if form.is_valid() else False
+    return _batch_action(
+        request,
+        pk,
+        lambda: services.approve_batch(request.user, pk, version=version, confirm_changes=confirm),
+        "Approved. The batch is being sent to Clear Street.",
+    )
+
+
+@checker_only
+@require_POST
+def batch_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("reason", "")
+    return _batch_action(
+        request,
+        pk,
+        lambda: services.reject_batch(request.user, pk, reason),
+        "Rejected; the maker sees your reason.",
+    )
+
+
+@permission_required(roles.OPERATE_SYSTEM, raise_exception=True)
+@require_POST
+def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    return _batch_action(
+        request, pk, lambda: services.retry_batch(request.user, pk), "Sending the batch again."
+    )
+
+
+@view_book
+@require_GET
+def approvals(request: HttpRequest) -> HttpResponse:
+    """The checker's queue: pending batches and cancels, oldest first."""
+    pending = list(queries.pending_batches())
+    return render(
+        request,
+        "instructions/approvals.html",
+        {"batches": pending, "cancels": queries.pending_cancels()},
+    )
+
+
+# --- the mirror and cancels ----------------------------------------------------------------------
+
+
+@view_book
+@require_GET
+def instruction_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    status = status if status in InstructionStatus.values else ""
+    try:
+        account_id = int(request.GET.get("account", "") or 0) or None
+    except ValueError:
+        account_id = None
+    rows = queries.instructions(
+        account_id=account_id,
+        status=status,
+        live_only=request.GET.get("live") == "on",
+        search=request.GET.get("q", "")[:32],
+    )[:500]
+    return render(
+        request,
+        "instructions/instruction_list.html",
+        {
+            "instructions": rows,
+            "statuses": InstructionStatus.choices,
+            "status": status,
+            "accounts": Account.objects.all(),
+            "account_id": account_id,
+        },
+    )
+
+
+@view_book
+@require_GET
+def instruction_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    instruction = get_object_or_404(Instruction.objects.select_related("account", "batch_row__batch"), pk=pk)
+    return render(
+        request,
+        "instructions/instruction_detail.html",
+        {
+            "instruction": instruction,
+            "timeline": queries.timeline(instruction),
+            "cancels": instruction.cancel_requests.select_related("requested_by", "decided_by"),
+            "can_cancel": instruction.status == InstructionStatus.SENT
+            and not instruction.cancel_requests.filter(status__in=CancelRequest.OPEN).exists(),
+        },
+    )
+
+
+@maker_only
+@require_POST
+def cancel_request(request: HttpRequest, pk: str) -> HttpResponse:
+    back = reverse("instructions:instruction_detail", args=[pk])
+    try:
+        cancel = services.request_cancel(request.user, pk, request.POST.get("note", ""))
+    except ActionRefused as exc:
+        return _refused(request, exc, back)
+    messages.success(request, f"Cancel requested (#{cancel.pk}); a supervisor must approve it.")
+    return redirect("instructions:cancel_detail", cancel.pk)
+
+
+@view_book
+@require_GET
+def cancel_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    cancel = get_object_or_404(
+        CancelRequest.objects.select_related("instruction__account", "requested_by", "decided_by"), pk=pk
+    )
+    return render(request, "instructions/cancel_detail.html", {"cancel": cancel, "reason_form": ReasonForm()})
+
+
+def _cancel_action(request: HttpRequest, pk: int, act, success: str) -> HttpResponse:
+    back = reverse("instructions:cancel_detail", args=[pk])
+    try:
+        act()
+    except ActionRefused as exc:
+        return _refused(request, exc, back)
+    messages.success(request, success)
+    return redirect(back)
+
+
+@checker_only
+@require_POST
+def cancel_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _cancel_action(
+        request, pk, lambda: services.approve_cancel(request.user, pk), "Approved: the cancel is being sent."
+    )
+
+
+@checker_only
+@require_POST
+def cancel_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("reason", "")
+    return _cancel_action(
+        request, pk, lambda: services.reject_cancel(request.user, pk, reason), "Cancel rejected."
+    )
+
+
+@maker_only
+@require_POST
+def cancel_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    return _cancel_action(
+        request, pk, lambda: services.withdraw_cancel(request.user, pk), "Cancel withdrawn."
+    )
+
+
+# --- the expiration worksheet --------------------------------------------------------------------
+
+
+@view_book
+@require_GET
+def worksheet(request: HttpRequest) -> HttpResponse:
+    accounts = list(Account.objects.all())
+    form = WorksheetForm(request.GET or None, accounts=accounts)
+    day, account_ids = None, ()
+    if form.is_bound and form.is_valid():
+        day = form.cleaned_data.get("day")
+        account_ids = (int(form.cleaned_data["account"]),) if form.cleaned_data.get("account") else ()
+    sheet = queries.worksheet(day, account_ids)
+    return render(
+        request,
+        "instructions/worksheet.html",
+        {"form": form, "sheet": sheet, "instruction_types": InstructionType.choices},
+    )

@@ -46,6 +46,42 @@ ACCESS: dict[str, Rule] = {
     "audit:detail": Rule(AUDIT, ok_statuses=(200, 404)),
     # Instructions.
     "instructions:batches": Rule(BOOK),
+    "instructions:batch_detail": Rule(BOOK, sample=lambda o: {"pk": o["batch"].pk}),
+    # Opened without a selection, a maker is sent back to the book with a message.
+    "instructions:batch_new": Rule(MAKERS, ok_statuses=(302,)),
+    "instructions:batch_edit": Rule(MAKERS, ok_statuses=(200, 302), sample=lambda o: {"pk": o["batch"].pk}),
+    "instructions:batch_submit": Rule(
+        MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["batch"].pk}
+    ),
+    "instructions:batch_withdraw": Rule(
+        MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["batch"].pk}
+    ),
+    "instructions:batch_approve": Rule(
+        CHECKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["batch"].pk}
+    ),
+    "instructions:batch_reject": Rule(
+        CHECKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["batch"].pk}
+    ),
+    "instructions:batch_retry": Rule(
+        OPERATE, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["batch"].pk}
+    ),
+    "instructions:approvals": Rule(BOOK),
+    "instructions:instruction_list": Rule(BOOK),
+    "instructions:instruction_detail": Rule(BOOK, sample=lambda o: {"pk": o["instruction"].pk}),
+    "instructions:cancel_request": Rule(
+        MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["instruction"].pk}
+    ),
+    "instructions:cancel_detail": Rule(BOOK, sample=lambda o: {"pk": o["cancel"].pk}),
+    "instructions:cancel_approve": Rule(
+        CHECKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["cancel"].pk}
+    ),
+    "instructions:cancel_reject": Rule(
+        CHECKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["cancel"].pk}
+    ),
+    "instructions:cancel_withdraw": Rule(
+        MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["cancel"].pk}
+    ),
+    "instructions:worksheet": Rule(BOOK),
     # The book and close requests.
     "positions:list": Rule(BOOK),
     "positions:detail": Rule(BOOK, sample=lambda o: {"pk": o["position"].pk}),
@@ -96,7 +132,33 @@ def sample_objects(users: dict) -> dict:
     )
     run = SyncRun.objects.create(account=account, status=SyncRun.Status.SUCCEEDED)
     close = CloseRequest.objects.create(account=account, requested_by=users["operations2"])
-    return {"users": users, "account": account, "position": position, "run": run, "close": close}
+    from datetime import date
+
+    from instructions.models import Batch, CancelRequest, Instruction
+
+    batch = Batch.objects.create(
+        account=account, business_date=date(2026, 4, 24), created_by=users["operations2"]
+    )
+    instruction = Instruction.objects.create(
+        id="access-instruction",
+        account=account,
+        instruction_id="k-1",
+        instruction_type="EXERCISE",
+        instrument_id="access-1",
+        quantity=1,
+        status="ACCEPTED",
+    )
+    cancel = CancelRequest.objects.create(instruction=instruction, requested_by=users["operations2"])
+    return {
+        "users": users,
+        "account": account,
+        "position": position,
+        "run": run,
+        "close": close,
+        "batch": batch,
+        "instruction": instruction,
+        "cancel": cancel,
+    }
 
 
 def walk(patterns, prefix: str = "", namespace: str | None = None) -> Iterator[tuple[str, str]]:

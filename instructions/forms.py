@@ -1,0 +1,59 @@
+"""Forms of the instructions pages."""
+
+from __future__ import annotations
+
+from django import forms
+
+from instructions.models import InstructionType
+from instructions.services import RowSpec
+
+
+class BatchRowForm(forms.Form):
+    position_id = forms.IntegerField(widget=forms.HiddenInput)
+    instruction_type = forms.ChoiceField(choices=InstructionType.choices, label="Instruction")
+    quantity = forms.IntegerField(min_value=1, label="Contracts")
+    override_reason = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Override reason",
+        help_text="Required to exercise an option that is out of the money.",
+    )
+
+    def spec(self) -> RowSpec:
+        data = self.cleaned_data
+        return RowSpec(
+            data["position_id"], data["instruction_type"], data["quantity"], data["override_reason"]
+        )
+
+
+BatchRowFormSet = forms.formset_factory(
+    BatchRowForm, extra=0, max_num=500, validate_max=True, can_delete=True
+)
+
+
+class BatchNoteForm(forms.Form):
+    note = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label="Note"
+    )
+
+
+class ApproveForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    confirm_changes = forms.BooleanField(
+        required=False, label="I have reviewed the position changes shown above"
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label="Reason")
+
+
+class WorksheetForm(forms.Form):
+    day = forms.DateField(required=False, label="Expiration", widget=forms.DateInput(attrs={"type": "date"}))
+    account = forms.ChoiceField(required=False, label="Account")
+
+    def __init__(self, *args, accounts, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [("", "All accounts")] + [
+            (str(a.account_id), str(a)) for a in accounts
+        ]
