@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 
 
 class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
@@ -39,3 +40,14 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
         return response
+
+
+class MarketTimeZoneMiddleware:
+    """Pages show times in New York, the market's time zone; the database keeps UTC."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with timezone.override(settings.MARKET_TIME_ZONE):
+            return self.get_response(request)

@@ -54,11 +54,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "axes",
     "backoffice",
     "backoffice.audit",
     "positions",
     "instructions",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -73,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "backoffice.middleware.LoginRequiredMiddleware",
+    "backoffice.middleware.MarketTimeZoneMiddleware",
     # Last, so that it sees the failed logins the views above produced.
     "axes.middleware.AxesMiddleware",
 ]
@@ -267,10 +271,66 @@ if MARKET_CLOCK not in {"system", "sandbox"}:
 # A token that lets a monitor read /healthz without a session (empty: login required).
 HEALTHZ_TOKEN = os.environ.get("HEALTHZ_TOKEN", "")
 
-# --- REST framework ----------------------------------------------------------------------------
+# --- REST framework (the API under /api/, see api/) ------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Token first: its 401 carries WWW-Authenticate. A browser session works too (with CSRF).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.TokenRateThrottle",
+        "api.throttling.AnonymousRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_RATE_PER_TOKEN", "600/minute"),
+        "anon": os.environ.get("API_RATE_ANONYMOUS", "30/minute"),
+    },
+}
+# A batch holds at most this many rows; a request body at most this many bytes (Django answers 413
+# through the API's error shape past it).
+API_MAX_BATCH_ROWS = env_int("API_MAX_BATCH_ROWS", 500)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Rate-limit counters, shared by every web worker; a run of its own (the tests') gets its own keys.
+    "api_throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"api-throttle-{CELERY_TASK_DEFAULT_QUEUE}",
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Clear Street back-office API",
+    "DESCRIPTION": (
+        "Everything a person can do in the back-office pages, under the same rules: the book, syncs, "
+        "instruction batches under maker-checker, cancels, closes, and (for compliance) the audit trail. "
+        "Authenticate with `Authorization: Bearer <token>` or a signed-in session (with CSRF)."
+    ),
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "SyncRunStatusEnum": "positions.models.SyncRun.Status",
+        "CloseRequestStatusEnum": "positions.models.CloseRequest.Status",
+        "BatchStatusEnum": "instructions.models.Batch.Status",
+        "CancelRequestStatusEnum": "instructions.models.CancelRequest.Status",
+        "InstructionStatusEnum": "instructions.models.InstructionStatus",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_error_responses",
+    ],
 }
 
 # --- Logging: to stdout, secrets never logged -----------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backoffice import clock
+from instructions import services as instructions
 from positions import services as positions
 from positions.models import Account, Position
 
@@ -20,6 +21,7 @@ def desk(sandbox, settings):
     account, _ = positions.register_account(122503)
     run, _ = positions.request_sync(account, enqueue=False)
     positions.run_sync(run.pk)
+    instructions.sync_instructions(account)  # the desk sees what is already in flight upstream
     yield account
     clock.clear_cache()
 

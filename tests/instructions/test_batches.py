@@ -16,6 +16,7 @@ from backoffice.clearstreet.types import InstructionRequest
 from backoffice.workflow import ActionRefused
 from instructions import services
 from instructions.models import Batch, BatchRow, Instruction, StatusChange
+from instructions.queries import allowed_contracts
 from instructions.services import BatchInvalid, RowSpec
 from positions.models import Position
 from tests.instructions.conftest import option
@@ -76,7 +77,7 @@ def test_validation_messages_name_the_row_and_field(desk, users):
 
 def test_quantity_bounds_and_one_row_per_contract(desk, users):
     itm = option(desk, "AAPL", put_call="C")
-    for quantity in (0, -1, int(itm.quantity) + 1):
+    for quantity in (0, -1, allowed_contracts(itm) + 1):
         with pytest.raises(BatchInvalid, match="quantity must be from 1 to"):
             draft(desk, users["operations"], (itm, "EXERCISE", quantity))
     with pytest.raises(BatchInvalid, match="already in this batch"):
@@ -85,7 +86,7 @@ def test_quantity_bounds_and_one_row_per_contract(desk, users):
 
 def test_contracts_in_other_open_batches_are_not_available_twice(desk, users):
     itm = option(desk, "AAPL", put_call="C")
-    draft(desk, users["operations"], (itm, "EXERCISE", int(itm.quantity)))
+    draft(desk, users["operations"], (itm, "EXERCISE", allowed_contracts(itm)))
     with pytest.raises(BatchInvalid, match="already instructed or in other batches"):
         draft(desk, users["operations2"], (itm, "EXERCISE", 1))
 
