@@ -15,6 +15,7 @@ urlpatterns = [
     path("positions/", include("positions.urls")),
     path("instructions/", include("instructions.urls")),
     path("audit/", include("backoffice.audit.urls")),
+    path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]
 

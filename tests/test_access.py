@@ -31,6 +31,13 @@ class Rule:
     sample: Callable[[dict], dict] = field(default=lambda objects: {})
 
 
+MISSING_ACTION = {
+    "method": "post",
+    "anonymous": "401",
+    "ok_statuses": (404,),
+    "sample": lambda objects: {"pk": 999_999_999},
+}
+
 ACCESS: dict[str, Rule] = {
     "dashboard": Rule(EVERYONE),
     # 503 is the honest answer while a dependency is down; access is what this test pins.
@@ -107,6 +114,47 @@ ACCESS: dict[str, Rule] = {
     "positions:withdraw_close": Rule(
         MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["close"].pk}
     ),
+    # The REST API: a JSON 401 for anonymous callers. Actions are posted to an id that does not exist:
+    # a role that may act gets the service's 404, any other role the view's 403.
+    "api:schema": Rule(EVERYONE, anonymous="401"),
+    "api:docs": Rule(EVERYONE),
+    "api:not_found": Rule(EVERYONE, anonymous="401", ok_statuses=(404,)),
+    "api:account-list": Rule(BOOK, anonymous="401"),
+    "api:account-detail": Rule(
+        BOOK, anonymous="401", sample=lambda o: {"account_id": o["account"].account_id}
+    ),
+    "api:position-list": Rule(BOOK, anonymous="401"),
+    "api:position-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"pk": o["position"].pk}),
+    "api:order-list": Rule(BOOK, anonymous="401"),
+    "api:order-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"pk": o["order"].pk}),
+    "api:sync-run-list": Rule(BOOK, anonymous="401"),
+    "api:sync-run-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"pk": o["run"].pk}),
+    "api:instruction-list": Rule(BOOK, anonymous="401"),
+    "api:instruction-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"pk": o["instruction"].pk}),
+    "api:batch-list": Rule(BOOK, anonymous="401"),
+    "api:batch-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"pk": o["batch"].pk}),
+    "api:batch-submit-for-approval": Rule(MAKERS, **MISSING_ACTION),
+    "api:batch-withdraw": Rule(MAKERS, **MISSING_ACTION),
+    "api:batch-approve": Rule(CHECKERS, **MISSING_ACTION),
+    "api:batch-reject": Rule(CHECKERS, **MISSING_ACTION),
+    "api:batch-retry": Rule(OPERATE, **MISSING_ACTION),
+    "api:cancel-request-list": Rule(BOOK, anonymous="401"),
+    "api:cancel-request-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"pk": o["cancel"].pk}),
+    "api:cancel-request-approve": Rule(CHECKERS, **MISSING_ACTION),
+    "api:cancel-request-reject": Rule(CHECKERS, **MISSING_ACTION),
+    "api:cancel-request-withdraw": Rule(MAKERS, **MISSING_ACTION),
+    "api:close-request-list": Rule(BOOK, anonymous="401"),
+    "api:close-request-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"pk": o["close"].pk}),
+    "api:close-request-approve": Rule(CHECKERS, **MISSING_ACTION),
+    "api:close-request-reject": Rule(CHECKERS, **MISSING_ACTION),
+    "api:close-request-withdraw": Rule(MAKERS, **MISSING_ACTION),
+    "api:audit-entry-list": Rule(AUDIT, anonymous="401"),
+    "api:audit-entry-detail": Rule(AUDIT, anonymous="401", ok_statuses=(200, 404)),
+    # Everyone manages their own tokens (an id of someone else's is a 404).
+    "api:token-list": Rule(EVERYONE, anonymous="401"),
+    "api:token-detail": Rule(
+        EVERYONE, anonymous="401", ok_statuses=(404,), sample=lambda o: {"pk": 999_999_999}
+    ),
 }
 
 
@@ -114,7 +162,7 @@ def sample_objects(users: dict) -> dict:
     """One of each object the URLs point at, so every parametrised URL can be opened."""
     from django.utils import timezone
 
-    from positions.models import Account, CloseRequest, Position, SyncRun
+    from positions.models import Account, CloseRequest, Order, Position, SyncRun
 
     account = Account.objects.create(account_id=424242, name="Access test")
     now = timezone.now()
@@ -149,6 +197,18 @@ def sample_objects(users: dict) -> dict:
         status="ACCEPTED",
     )
     cancel = CancelRequest.objects.create(instruction=instruction, requested_by=users["operations2"])
+    order = Order.objects.create(
+        id="access-order",
+        account=account,
+        close_request=close,
+        side="SELL",
+        quantity=1,
+        order_type="MARKET",
+        time_in_force="DAY",
+        status="NEW",
+        filled_quantity=0,
+        leaves_quantity=1,
+    )
     return {
         "users": users,
         "account": account,
@@ -158,6 +218,7 @@ def sample_objects(users: dict) -> dict:
         "batch": batch,
         "instruction": instruction,
         "cancel": cancel,
+        "order": order,
     }
 
 
@@ -188,8 +249,9 @@ def concrete(route: str, kwargs: dict) -> str:
         key = match.group("name")
         return str(kwargs.get(key, "1"))
 
-    path = re.sub(r"<(?:\w+:)?(?P<name>\w+)>", fill, route)
-    path = re.sub(r"\(\?P<(?P<name>\w+)>[^)]*\)", fill, path)
+    # Regex groups first: their "(?P<name>...)" would otherwise read as a "<name>" converter.
+    path = re.sub(r"\(\?P<(?P<name>\w+)>[^)]*\)", fill, route)
+    path = re.sub(r"<(?:\w+:)?(?P<name>\w+)>", fill, path)
     return "/" + path.replace("^", "").replace("$", "")
 
 
