@@ -99,11 +99,11 @@ def _validation_message(fields: list[dict[str, Any]]) -> str:
     if not fields:
         return "The request is not valid."
     first = fields[0]
-    where = f"Row {first['row'] + 1}, " if "row" in first else ""
     more = f" (and {len(fields) - 1} more)" if len(fields) > 1 else ""
     name = first["field"]
-    prefix = "" if name == "non_field_errors" else f"{name}: "
-    return f"{where}{prefix}{first['message']}{more}"
+    where = "" if name == "non_field_errors" else f"field {name}: "
+    where = f"Row {first['row'] + 1}, {where}" if "row" in first else where.capitalize()
+    return f"{where}{first['message']}{more}"
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

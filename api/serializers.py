@@ -184,19 +184,13 @@ class InstructionSerializer(ModelSerializer):
 
 
 class TimelineEventSerializer(serializers.Serializer):
-    at = serializers.DateTimeField()
-    kind = serializers.ChoiceField(
-        choices=["status", "batch_decision", "cancel_decision"],
-        help_text="status: a status Clear Street reported; batch_decision / cancel_decision: a person's "
-        "or the system's step on the batch or on a cancel request (from the audit trail)",
-    )
-    subject_id = serializers.CharField(allow_null=True, help_text="The batch or cancel request id")
-    action = serializers.CharField()
-    from_state = serializers.CharField(allow_null=True)
-    to_state = serializers.CharField(allow_null=True)
-    actor = serializers.CharField(allow_null=True)
+    """One step in the instruction's life, as the instruction page shows it."""
+
+    at = serializers.DateTimeField(allow_null=True)
+    what = serializers.CharField(help_text="e.g. 'batch #12 approved', 'status SENT → ACCEPTED'")
+    who = serializers.CharField(allow_blank=True, help_text="A username, 'system' or 'Clear Street (sync)'")
     detail = serializers.CharField(allow_blank=True)
-    request_id = serializers.CharField(allow_null=True, allow_blank=True)
+    request_id = serializers.CharField(allow_blank=True, allow_null=True)
 
 
 class InstructionDetailSerializer(InstructionSerializer):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from django.core.cache import caches
+from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 from api.models import ApiToken
@@ -21,6 +22,10 @@ class _SharedCache:
     @property
     def cache(self):
         return caches[CACHE_ALIAS]
+
+    def get_rate(self) -> str | None:
+        # Read at request time (DRF reads it at import), so a settings change applies at once.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def allow_request(self, request, view) -> bool:
         try:

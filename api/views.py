@@ -23,11 +23,11 @@ from api import serializers as s
 from api import services as token_services
 from api.models import ApiToken
 from api.permissions import RolePermission
-from api.timeline import instruction_timeline
 from backoffice import roles
 from backoffice.audit import queries as audit_queries
 from backoffice.audit.forms import DEFAULT_PAGE_SIZE, AuditFilterForm
 from backoffice.audit.models import AuditEntry
+from instructions import queries as instruction_queries
 from instructions import services as instructions
 from instructions.models import Batch, CancelRequest, Instruction
 from positions import queries as book_queries
@@ -222,7 +222,7 @@ class InstructionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
     def retrieve(self, request: Request, pk: str) -> Response:
         instruction = self.get_object()
-        instruction.timeline = instruction_timeline(instruction)
+        instruction.timeline = instruction_queries.timeline(instruction)
         return Response(s.InstructionDetailSerializer(instruction).data)
 
 
