@@ -160,6 +160,17 @@ def timeline(instruction: Instruction) -> list[TimelineEvent]:
 
 # --- the expiration worksheet ------------------------------------------------------------------------
 
+# Instructions that decide what happens to their contracts at expiry (a cancel pending still counts).
+OUTCOME_STATUSES = frozenset(
+    {
+        InstructionStatus.SENT,
+        InstructionStatus.ACCEPTED,
+        InstructionStatus.UNKNOWN,
+        InstructionStatus.CANCEL_REQUESTED,
+        InstructionStatus.CANCEL_FAILED,
+    }
+)
+
 
 @dataclass
 class WorksheetRow:
@@ -167,7 +178,6 @@ class WorksheetRow:
     underlying_price: Decimal | None
     in_the_money: Decimal | None
     default: exercise.Outcome
-    with_instructions: exercise.Outcome
     in_flight: list[Instruction] = field(default_factory=list)
     drafted: list[BatchRow] = field(default_factory=list)
 
@@ -176,8 +186,28 @@ class WorksheetRow:
         return self.position.quantity > 0
 
     @property
+    def outcomes(self) -> list[tuple[int, exercise.Outcome, str]]:
+        """Contract by contract: (contracts, outcome, why), instructed ones first, the rest by default."""
+        contracts = abs(int(self.position.quantity))
+        parts: list[tuple[int, exercise.Outcome, str]] = []
+        if self.is_long:
+            for instruction in self.in_flight:
+                if instruction.status not in OUTCOME_STATUSES:
+                    continue
+                quantity = min(int(instruction.quantity), contracts - sum(p[0] for p in parts))
+                if quantity > 0:
+                    outcome = exercise.outcome_with_instruction(
+                        self.default, instruction.instruction_type, self.in_the_money
+                    )
+                    parts.append((quantity, outcome, instruction.get_instruction_type_display()))
+        rest = contracts - sum(p[0] for p in parts)
+        if rest > 0:
+            parts.append((rest, self.default, "no instruction"))
+        return parts
+
+    @property
     def changed_by_instructions(self) -> bool:
-        return self.with_instructions != self.default
+        return any(outcome != self.default for _, outcome, _ in self.outcomes)
 
 
 @dataclass
@@ -194,9 +224,11 @@ class Worksheet:
 
     @property
     def counts(self) -> dict[str, int]:
+        """Contracts per outcome across the sheet."""
         counts: dict[str, int] = {}
         for row in self.rows:
-            counts[row.with_instructions.label] = counts.get(row.with_instructions.label, 0) + 1
+            for contracts, outcome, _ in row.outcomes:
+                counts[outcome.label] = counts.get(outcome.label, 0) + contracts
         return counts
 
 
@@ -251,21 +283,12 @@ def worksheet(day: date | None = None, account_ids: tuple[int, ...] = ()) -> Wor
         )
         default = exercise.default_outcome(position.quantity, position.put_call, position.strike, price)
         live = in_flight.get((position.account_id, position.instrument_id), [])
-        effective = default
-        for instruction in live:
-            if instruction.status in {
-                InstructionStatus.SENT,
-                InstructionStatus.ACCEPTED,
-                InstructionStatus.UNKNOWN,
-            }:
-                effective = exercise.outcome_with_instruction(default, instruction.instruction_type, amount)
         rows.append(
             WorksheetRow(
                 position,
                 price,
                 amount,
                 default,
-                effective,
                 live,
                 drafted.get((position.account_id, position.instrument_id), []),
             )
