@@ -15,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from api import filters as f
@@ -492,13 +493,9 @@ class AuditEntryViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         base = request.build_absolute_uri()
         next_url = previous_url = None
         if page.next_cursor:
-            next_url = pagination.replace_query_param(
-                pagination.remove_query_param(base, "before"), "after", page.next_cursor
-            )
+            next_url = replace_query_param(remove_query_param(base, "before"), "after", page.next_cursor)
         if page.prev_cursor:
-            previous_url = pagination.replace_query_param(
-                pagination.remove_query_param(base, "after"), "before", page.prev_cursor
-            )
+            previous_url = replace_query_param(remove_query_param(base, "after"), "before", page.prev_cursor)
         return pagination.paginated(
             s.AuditEntrySerializer(page.entries, many=True).data, next_url, previous_url
         )
