@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -23,44 +22,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import drop_database, use_database
 
 ACCOUNTS = 200
 USERS = 50
 SPAN = timedelta(days=365)
-
-
-def server_url() -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    from backoffice import embedded
-
-    return embedded.postgres_url()
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-def admin_sql(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def database_exists(url: str, name: str) -> bool:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 
 # --- Filling ---------------------------------------------------------------------------------------
@@ -187,15 +156,7 @@ def timed(get: Callable[[], object], repeat: int) -> tuple[float, int]:
 
 
 def run(args: argparse.Namespace) -> None:
-    base = server_url()
-    bench_url = with_database(base, args.db_name)
-    exists = database_exists(base, args.db_name)
-    if exists and not args.reuse:
-        admin_sql(base, f'DROP DATABASE "{args.db_name}" WITH (FORCE)')
-        exists = False
-    if not exists:
-        admin_sql(base, f'CREATE DATABASE "{args.db_name}"')
-    os.environ["DATABASE_URL"] = bench_url
+    base, _, _ = use_database(args.db_name, reuse=args.reuse)
 
     import django
 
@@ -268,7 +229,7 @@ def run(args: argparse.Namespace) -> None:
     finally:
         connections.close_all()
         if not args.keep:
-            admin_sql(base, f'DROP DATABASE "{args.db_name}" WITH (FORCE)')
+            drop_database(base, args.db_name)
             print(f"\nDropped {args.db_name} (use --keep to keep it)")
 
 
