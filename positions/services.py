@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from datetime import timedelta
-from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from django.conf import settings
@@ -101,23 +101,37 @@ def request_sync(
     return run, True
 
 
+_WIRE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(WirePosition))
+_wire_values = attrgetter(*_WIRE_FIELDS)
+_NOT_AN_OPTION: dict[str, None] = dict.fromkeys(("underlying_root", "expiration_date", "put_call", "strike"))
+# Decimals and dates become their text (str(Decimal) keeps the wire's digits, str(date) is ISO).
+_stage_json = json.JSONEncoder(default=str).encode
+
+
 def _stage_row(position: WirePosition) -> dict[str, Any]:
-    row = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(position).items()}
-    if row["closing_price_date"] is not None:
-        row["closing_price_date"] = row["closing_price_date"].isoformat()
+    """The wire's fields then the decoded option; decimals and dates stay typed (see _stage_json).
+
+    Read attribute by attribute: ``dataclasses.asdict`` deep-copies every value, which cost more
+    than everything else staging does.
+    """
+    row = dict(zip(_WIRE_FIELDS, _wire_values(position), strict=True))
     contract = osi.decode(position.symbol) if position.instrument_type == "OPTION" else None
-    row["underlying_root"] = contract.root if contract else None
-    row["expiration_date"] = contract.expiration_date.isoformat() if contract else None
-    row["put_call"] = contract.put_call if contract else None
-    row["strike"] = str(contract.strike) if contract else None
+    if contract is None:
+        row.update(_NOT_AN_OPTION)
+    else:
+        row["underlying_root"] = contract.root
+        row["expiration_date"] = contract.expiration_date
+        row["put_call"] = contract.put_call
+        row["strike"] = contract.strike
     return row
 
 
 def _copy_to_stage(run: SyncRun, positions: list[WirePosition]) -> None:
     sql = "COPY positions_positionstage (sync_run_id, instrument_id, row) FROM STDIN"
+    run_id = run.pk
     with connection.cursor() as cursor, cursor.copy(sql) as copy:
         for position in positions:
-            copy.write_row((run.pk, position.instrument_id, json.dumps(_stage_row(position))))
+            copy.write_row((run_id, position.instrument_id, _stage_json(_stage_row(position))))
 
 
 def _apply_stage(run: SyncRun, keep_instrument_ids: set[str]) -> tuple[int, int, int]:
@@ -223,6 +237,12 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
                         rows_received=F("rows_received") + len(page.positions) + len(page.problems),
                         rows_skipped=skipped_count,
                     )
+            # Fresh statistics for the staged rows, taken outside the swap's transaction so the lock
+            # ANALYZE holds is released at once. Between syncs the stage is empty, and autovacuum
+            # records it so; planned on that, removing what disappeared became a nested loop over
+            # the whole stage for every mirror row (O(n^2): 200 s instead of 0.3 s for 100,000).
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE positions_positionstage (sync_run_id, instrument_id)")
             with transaction.atomic():
                 added, changed, removed = _apply_stage(run, keep)
                 finished = timezone.now()
