@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
-from backoffice.clearstreet.market_clock import read_sandbox_clock
+from backoffice.clearstreet.sandbox_control import read_sandbox_clock
 
 logger = logging.getLogger(__name__)
 MARKET_TZ = ZoneInfo("America/New_York")

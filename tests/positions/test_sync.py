@@ -171,3 +171,23 @@ def test_rows_with_bad_values_are_recorded_and_skipped_and_the_rest_stored(upstr
     assert run.rows_removed == 0
     assert {p.instrument_id: p.market_value for p in Position.objects.filter(account=account)} == kept
     assert first.rows_added == len(kept)
+
+
+def test_the_demo_follows_every_sandbox_account(upstream, settings, capsys):
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    settings.UPSTREAM_IS_LOCAL_SANDBOX = True
+    call_command("follow_sandbox_accounts", wait=5)
+    assert set(Account.objects.values_list("account_id", flat=True)) >= {0, 19816, 122503, 48213}
+    assert Account.objects.get(account_id=122503).name == "Expiration desk"
+    assert SyncRun.objects.filter(trigger="demo").count() >= 4
+    assert "122503 Expiration desk: followed" in capsys.readouterr().out
+
+
+def test_following_sandbox_accounts_is_refused_in_production(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="local demo"):
+        call_command("follow_sandbox_accounts", wait=1)

@@ -98,6 +98,9 @@ class Command(BaseCommand):
                     start_new_session=True,
                 )
                 threading.Thread(target=self._relay, args=(child,), daemon=True).start()
+            if settings.DEBUG and not options["no_demo"] and any(c.name == "sandbox" for c in children):
+                # The demo's data: follow the sandbox's accounts once it answers; the worker syncs them.
+                threading.Thread(target=call_command, args=("follow_sandbox_accounts",), daemon=True).start()
             signal.signal(signal.SIGTERM, lambda *_: stopping.set())
             while not stopping.is_set():
                 dead = [c for c in children if c.process and c.process.poll() is not None]
