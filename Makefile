@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: run test lint install check-deploy services-stop clean sandbox
+.PHONY: run test lint install check-deploy services-stop clean sandbox schema
 
 $(UV):
 	$(PYTHON) -m venv var/uv
@@ -40,6 +40,11 @@ check-deploy: install
 	DEBUG=0 SECRET_KEY=check-deploy-$$(date +%s)-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH \
 	ALLOWED_HOSTS=backoffice.example.com CLEAR_STREET_BASE_URL=https://api.clearstreet.com \
 	CLEAR_STREET_API_KEY=unused $(PY) manage.py check --deploy --fail-level WARNING
+
+# The REST API's OpenAPI document, generated from the code; tests/api/test_schema.py fails when the
+# committed copy is out of date.
+schema: install
+	DEBUG=$${DEBUG:-1} $(PY) manage.py spectacular --file api/openapi.yaml --validate --fail-on-warn
 
 services-stop: install
 	$(PY) -m backoffice.embedded stop
