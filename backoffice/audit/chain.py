@@ -13,6 +13,7 @@ import decimal
 import hashlib
 import json
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from backoffice.audit.models import GENESIS_HASH
@@ -53,6 +54,8 @@ CONTENT_FIELDS: tuple[str, ...] = (
 )
 
 _NUMBER_CONTEXT = decimal.Context(prec=1000)
+# What json.dumps does to a string with its defaults (ASCII escapes), without its per-call set-up.
+_string = encode_basestring_ascii
 
 
 def _number(value: int | float | decimal.Decimal) -> str:
@@ -64,6 +67,15 @@ def _number(value: int | float | decimal.Decimal) -> str:
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, ASCII only, normalised numbers, datetimes as UTC ISO strings."""
+    # The common types first, by exact type: audit bodies are large trees of dicts, lists and strings.
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if kind is dict:
+        items = sorted((str(key), item) for key, item in value.items())
+        return "{" + ",".join(f"{_string(key)}:{canonical_json(item)}" for key, item in items) + "}"
+    if kind is list:
+        return "[" + ",".join(canonical_json(item) for item in value) + "]"
     if value is None:
         return "null"
     if value is True:
@@ -71,14 +83,14 @@ def canonical_json(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, str):
-        return json.dumps(value)
+        return _string(value)
     if isinstance(value, int | float | decimal.Decimal):
         return _number(value)
     if isinstance(value, dt.datetime):
         return json.dumps(value.astimezone(dt.UTC).isoformat())
     if isinstance(value, Mapping):
         items = sorted((str(key), item) for key, item in value.items())
-        return "{" + ",".join(f"{json.dumps(key)}:{canonical_json(item)}" for key, item in items) + "}"
+        return "{" + ",".join(f"{_string(key)}:{canonical_json(item)}" for key, item in items) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(canonical_json(item) for item in value) + "]"
     raise TypeError(f"not canonical JSON: {type(value).__name__}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import math
 import uuid
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ _NOT_SECRETS = frozenset({"pagetoken", "nextpagetoken", "previouspagetoken"})
 _MAX_DEPTH = 64
 
 
+@functools.lru_cache(maxsize=4096)  # a sync's pages repeat the same few dozen key names
 def is_secret_key(name: str) -> bool:
     squashed = name.lower().replace("-", "").replace("_", "")
     return squashed not in _NOT_SECRETS and any(marker in squashed for marker in _SECRET_MARKERS)
@@ -30,13 +32,15 @@ def is_secret_key(name: str) -> bool:
 
 def scrub(text: str) -> str:
     """Remove the API key's value and the bytes PostgreSQL cannot store (NUL, lone surrogates)."""
+    key = settings.CLEAR_STREET_API_KEY
+    if text.isascii() and "\x00" not in text and not (key and key in text):
+        return text  # the common case, decided in C without copying
     if "\x00" in text:
         text = text.replace("\x00", "\ufffd")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         text = text.encode("utf-8", "replace").decode("utf-8")
-    key = settings.CLEAR_STREET_API_KEY
     if key and key in text:
         text = text.replace(key, REDACTED)
     return text
