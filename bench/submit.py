@@ -1,0 +1,534 @@
+"""Benchmark: from a checker's approval to every row SENT, for a 500-row batch, beside the sandbox.
+
+    .venv/bin/python bench/submit.py [--rows 500] [--repeat 3] [--no-worker] [--profile] [--keep]
+
+Starts a real sandbox process (throw-away state directory) with its clock frozen on an expiration
+day (Friday 2026-04-24, 10:30 ET, before the 16:30 ET firm cutoff) and ``accept_delay_seconds``
+high, so that rows stay ``SENT``; creates its own database (``bench_submit`` on the project's
+PostgreSQL server) and migrates it. For each repetition a fresh generated book (``POST
+/sandbox/generate``: long and short calls and puts, 640 long contracts expiring on the business
+date per 8000 positions) is synced into the mirror, a maker (operations) drafts an EXERCISE batch
+of ``--rows`` long options expiring that day (out-of-the-money rows carry an override reason) and
+submits it for approval. Then, in the same run:
+
+- ours, in-process: ``t0`` just before ``approve_batch(checker, ...)``, then
+  ``services.submit_batch(batch.pk)`` called synchronously (no Celery worker in the timing), until
+  every row is ``SENT``; split into approval, the submit HTTP call (round trip, its audit row,
+  parsing) and the mirroring of the answer (instruction rows, status history, batch rows), with
+  the audit rows the submission wrote;
+- the sandbox's own time for the same request: the exact body our client sent (taken from its
+  audit row), with fresh ``instruction_id`` values, POSTed with bare httpx to an identical book in
+  another account (``json.dumps`` + round trip + ``json.loads``, a new connection as ours has);
+- ours through a real Celery worker (unless ``--no-worker``): approval, then polling the rows until
+  all are ``SENT`` (worker pick-up latency included).
+
+Medians over ``--repeat`` runs. ``--profile`` also runs one more in-process submission under
+cProfile and prints where the time goes. Django runs with DEBUG off, as a worker does. The
+database is dropped at the end unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import io
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backoffice.sandbox.process import SandboxProcess
+from backoffice.sandbox.server import DEMO_API_KEY
+from bench._common import BASE_DIR, drop_database, use_database
+
+BUSINESS_DATE = "2026-04-24"  # a Friday, a full trading day
+MARKET_TIME = "10:30"  # New York, well before the 16:30 firm cutoff
+BOOK_SIZE = 8000  # 4 blocks of the generated book: 640 long options expiring on the business date
+OURS_BASE, WORKER_BASE, REPLAY_BASE, PROFILE_ACCOUNT = 910001, 920001, 930001, 940001
+QUEUE = f"bench-submit-{os.getpid()}"  # our own queue: no other worker picks up these batches
+
+
+# --- measuring -------------------------------------------------------------------------------------
+
+
+class Stopwatches:
+    """Time spent inside named functions, by wrapping them for the run only."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._restore: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner: object, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - began
+
+        self._restore.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    def reset(self) -> None:
+        self.seconds = {}
+
+    def restore(self) -> None:
+        for owner, name, original in reversed(self._restore):
+            setattr(owner, name, original)
+        self._restore = []
+
+
+def control(base_url: str, method: str, path: str, body: dict | None = None) -> dict:
+    response = httpx.request(
+        method,
+        f"{base_url}/sandbox/{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {DEMO_API_KEY}"},
+        timeout=600,
+    )
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def last_audit_id() -> int:
+    from django.db import connections
+
+    with connections["audit"].cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM audit_entry")
+        return cursor.fetchone()[0]
+
+
+def audit_rows_after(first: int, last: int | None = None) -> tuple[int, dict[str, int]]:
+    """How many audit rows were written with ids in (first, last], by kind/action."""
+    from django.db import connections
+
+    with connections["audit"].cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(action, method || ' ' || endpoint), count(*) FROM audit_entry "
+            "WHERE id > %s AND (%s::bigint IS NULL OR id <= %s) GROUP BY 1 ORDER BY 1",
+            [first, last, last],
+        )
+        kinds = dict(cursor.fetchall())
+    return sum(kinds.values()), kinds
+
+
+def submit_call_body(first_audit_id: int) -> list[dict]:
+    """The exact JSON body of the submit our client sent (from its audit row)."""
+    from django.db import connections
+
+    with connections["audit"].cursor() as cursor:
+        cursor.execute(
+            "SELECT request_body FROM audit_entry WHERE id > %s AND method = 'POST' "
+            "AND path LIKE '%%/positions/instructions' ORDER BY id DESC LIMIT 1",
+            [first_audit_id],
+        )
+        (body,) = cursor.fetchone()
+    return body if isinstance(body, list) else json.loads(body)
+
+
+# --- the desk's setup ------------------------------------------------------------------------------
+
+
+def users():
+    from django.contrib.auth.models import Group, User
+
+    from backoffice import roles
+
+    roles.ensure_role_groups()
+    maker, _ = User.objects.get_or_create(username="bench_maker")
+    maker.groups.add(Group.objects.get(name=roles.OPERATIONS))
+    checker, _ = User.objects.get_or_create(username="bench_checker")
+    checker.groups.add(Group.objects.get(name=roles.SUPERVISORS))
+    return User.objects.get(pk=maker.pk), User.objects.get(pk=checker.pk)
+
+
+def synced_account(account_id: int):
+    from positions import services as positions
+
+    account, _ = positions.register_account(account_id)
+    run, created = positions.request_sync(account, enqueue=False)
+    assert created, "another sync of the account is active"
+    positions.run_sync(run.pk)
+    return account
+
+
+def pending_batch(maker, account, rows: int):
+    """A maker's EXERCISE batch of ``rows`` long options expiring today, submitted for approval."""
+    from backoffice import clock
+    from instructions import exercise
+    from instructions import services as instructions
+    from positions.models import Position
+
+    today = clock.business_date()
+    assert today.isoformat() == BUSINESS_DATE, (today, BUSINESS_DATE)
+    candidates = list(
+        Position.objects.filter(
+            account=account, instrument_type="OPTION", quantity__gt=0, expiration_date=today
+        ).order_by("symbol")[:rows]
+    )
+    assert len(candidates) == rows, f"only {len(candidates)} long options expire on {today}"
+    specs, otm = [], 0
+    for position in candidates:
+        price = instructions.underlying_price(position)
+        out = exercise.is_out_of_the_money(position.put_call, position.strike, price) is not False
+        otm += out
+        specs.append(
+            instructions.RowSpec(
+                position.pk,
+                "EXERCISE",
+                int(min(position.quantity, position.available_quantity)),
+                "bench: exercising out of the money on purpose" if out else "",
+            )
+        )
+    batch = instructions.create_batch(maker, account, specs, note="bench/submit.py")
+    instructions.submit_for_approval(maker, batch.pk)
+    return batch, otm
+
+
+def all_sent(batch_id: int) -> tuple[int, int]:
+    from instructions.models import BatchRow, Instruction, InstructionStatus
+
+    rows = BatchRow.objects.filter(batch_id=batch_id)
+    sent = rows.filter(status=InstructionStatus.SENT).count()
+    mirrored = Instruction.objects.filter(batch_row__batch_id=batch_id, status=InstructionStatus.SENT).count()
+    return sent, mirrored
+
+
+CALL = "the submit HTTP call, all told"
+MIRROR = "mirror the answer (instructions, history, rows, commit)"
+
+
+def breakdown(submit: float, seconds: dict[str, float]) -> dict[str, float]:
+    """submit_batch's time by part, from the stopwatches (every part measured or a difference)."""
+    part = seconds.get
+    call, send, reconcile, finish = (
+        part("call", 0.0),
+        part("send", 0.0),
+        part("reconcile", 0.0),
+        part("finish", 0.0),
+    )
+    http, audit, parse = part("http", 0.0), part("audit", 0.0), part("parse", 0.0)
+    return {
+        CALL: call,
+        "  HTTP round trip (httpx)": http,
+        "  its audit row (record_upstream_call)": audit,
+        "  parse the answer (PositionInstruction.from_wire)": parse,
+        "  the rest of the call (json.dumps, json.loads, envelope)": call - http - audit - parse,
+        MIRROR: send - call,
+        "settle (_finish: statuses, SUBMITTED transition + audit)": finish,
+        "reconcile (a first attempt makes no call)": reconcile,
+        "the rest (advisory lock, SUBMITTING transition + audit, rows)": submit - send - reconcile - finish,
+    }
+
+
+# --- ours, in process ------------------------------------------------------------------------------
+
+
+def ours_in_process(maker, checker, account_id: int, rows: int, watches: Stopwatches) -> dict:
+    from instructions import services as instructions
+    from instructions.models import Batch
+
+    account = synced_account(account_id)
+    batch, otm = pending_batch(maker, account, rows)
+    before = last_audit_id()
+    t0 = time.perf_counter()
+    instructions.approve_batch(checker, batch.pk)
+    t1 = time.perf_counter()
+    after_approval = last_audit_id()  # bookkeeping, left out of the timing
+    watches.reset()
+    s0 = time.perf_counter()
+    settled = instructions.submit_batch(batch.pk)
+    t2 = time.perf_counter()
+    assert settled.status == Batch.Status.SUBMITTED, (settled.status, settled.last_error)
+    sent, mirrored = all_sent(batch.pk)
+    assert sent == mirrored == rows, (sent, mirrored, rows)
+    audit_count, audit_kinds = audit_rows_after(after_approval)
+    approval_audit, _ = audit_rows_after(before, after_approval)
+    return {
+        "total": (t1 - t0) + (t2 - s0),
+        "approval": t1 - t0,
+        "submit": t2 - s0,
+        "parts": breakdown(t2 - s0, watches.seconds),
+        "audit": audit_count,
+        "audit_kinds": audit_kinds,
+        "approval_audit": approval_audit,
+        "otm": otm,
+        "body": submit_call_body(after_approval),
+    }
+
+
+# --- the sandbox's own time ------------------------------------------------------------------------
+
+
+def sandbox_alone(base_url: str, account_id: int, body: list[dict]) -> float:
+    """The same body, fresh keys, POSTed with bare httpx to an identical book: dumps + round trip + loads."""
+    fresh = [{**row, "instruction_id": f"replay-{uuid.uuid4().hex[:24]}"} for row in body]
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {DEMO_API_KEY}"}, timeout=60
+    ) as client:
+        began = time.perf_counter()
+        response = client.post(
+            f"/v1/accounts/{account_id}/positions/instructions",
+            content=json.dumps(fresh, separators=(",", ":")),
+            headers={"Content-Type": "application/json"},
+        )
+        answer = response.json()
+        seconds = time.perf_counter() - began
+    assert response.status_code == 200, response.text[:500]
+    assert len(answer["data"]) == len(body) and all(r["status"] == "SENT" for r in answer["data"])
+    return seconds
+
+
+# --- ours, through a worker ------------------------------------------------------------------------
+
+
+def start_worker(bench_url: str, sandbox_url: str, log_path: Path) -> subprocess.Popen:
+    from django.conf import settings
+
+    from backoffice.celery import app
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": bench_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE": QUEUE,
+        "CLEAR_STREET_BASE_URL": sandbox_url,
+        "CLEAR_STREET_API_KEY": DEMO_API_KEY,
+        "MARKET_CLOCK": "sandbox",
+        "PYTHONUNBUFFERED": "1",
+    }
+    name = f"{QUEUE}@{os.uname().nodename}"
+    log = log_path.open("w")
+    argv = [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "-l", "WARNING"]
+    worker = subprocess.Popen(
+        [*argv, "-Q", QUEUE, "--concurrency", "1", "-n", name],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=0.5, destination=[name]):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            raise RuntimeError(f"Celery worker did not start; see {log_path}")
+    return worker
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def purge_queue() -> int:
+    from backoffice.celery import app
+
+    with app.connection_for_write() as conn:
+        return conn.default_channel.queue_purge(QUEUE) or 0
+
+
+def ours_via_worker(maker, checker, account_id: int, rows: int) -> float:
+    from instructions import services as instructions
+    from instructions.models import BatchRow, InstructionStatus
+
+    account = synced_account(account_id)
+    batch, _ = pending_batch(maker, account, rows)
+    t0 = time.perf_counter()
+    instructions.approve_batch(checker, batch.pk)  # queues the task on commit
+    deadline = t0 + 120
+    while BatchRow.objects.filter(batch_id=batch.pk, status=InstructionStatus.SENT).count() < rows:
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the worker did not send the batch within 120 s")
+        time.sleep(0.002)
+    return time.perf_counter() - t0
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def line(label: str, seconds: float, note: str = "") -> None:
+    print(f"  {label:<58} {seconds * 1000:9.1f} ms  {note}".rstrip())
+
+
+def run(args: argparse.Namespace) -> None:
+    base, bench_url, _ = use_database(args.db_name)
+    with tempfile.TemporaryDirectory() as state, SandboxProcess(Path(state)) as sandbox:
+        os.environ["CLEAR_STREET_BASE_URL"] = sandbox.base_url
+        os.environ["CLEAR_STREET_API_KEY"] = DEMO_API_KEY
+        os.environ["MARKET_CLOCK"] = "sandbox"
+        os.environ["CELERY_QUEUE"] = QUEUE
+        os.environ["DEBUG"] = "0"  # as in a worker: no query log
+
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connections
+
+        from backoffice import clock
+        from backoffice.clearstreet import client as client_module
+        from instructions import services as instructions
+
+        try:
+            call_command("migrate", verbosity=0)
+            control(
+                sandbox.base_url,
+                "POST",
+                "reset",
+                {"business_date": BUSINESS_DATE, "market_time": MARKET_TIME, "frozen": True},
+            )
+            control(
+                sandbox.base_url, "PUT", "behaviour", {"accept_delay_seconds": 86400, "outcome": "ACCEPTED"}
+            )
+            clock.clear_cache()
+            accounts = [OURS_BASE + i for i in range(args.repeat)] + [
+                REPLAY_BASE + i for i in range(args.repeat)
+            ]
+            if args.worker:
+                accounts += [WORKER_BASE + i for i in range(args.repeat + 1)]  # +1: warm-up
+            if args.profile:
+                accounts.append(PROFILE_ACCOUNT)
+            began = time.perf_counter()
+            for account_id in accounts:
+                control(sandbox.base_url, "POST", "generate", {"account_id": account_id, "count": BOOK_SIZE})
+            print(
+                f"submit: {args.rows}-row EXERCISE batches, sandbox clock {BUSINESS_DATE} {MARKET_TIME} ET "
+                f"(frozen), books of {BOOK_SIZE:,} positions, database {args.db_name}"
+            )
+            print(f"  (generated {len(accounts)} books in {time.perf_counter() - began:.1f} s)")
+            maker, checker = users()
+
+            watches = Stopwatches()
+            watches.wrap(client_module.ClearStreetClient, "submit_instructions", "call")
+            watches.wrap(httpx.Client, "request", "http")
+            watches.wrap(client_module, "record_upstream_call", "audit")
+            watches.wrap(client_module.ClearStreetClient, "_rows", "parse")
+            watches.wrap(instructions, "_send", "send")
+            watches.wrap(instructions, "_reconcile", "reconcile")
+            watches.wrap(instructions, "_finish", "finish")
+
+            ours, alone = [], []
+            try:
+                for i in range(args.repeat):
+                    result = ours_in_process(maker, checker, OURS_BASE + i, args.rows, watches)
+                    ours.append(result)
+                    alone.append(sandbox_alone(sandbox.base_url, REPLAY_BASE + i, result["body"]))
+            finally:
+                watches.restore()
+
+            worker_times: list[float] = []
+            if args.worker:
+                purge_queue()  # the in-process runs queued their (now settled) batches too
+                worker = start_worker(bench_url, sandbox.base_url, Path(state) / "worker.log")
+                try:
+                    ours_via_worker(maker, checker, WORKER_BASE + args.repeat, args.rows)  # warm-up
+                    for i in range(args.repeat):
+                        worker_times.append(ours_via_worker(maker, checker, WORKER_BASE + i, args.rows))
+                finally:
+                    stop_worker(worker)
+
+            profile_text = ""
+            if args.profile:
+                account = synced_account(PROFILE_ACCOUNT)
+                batch, _ = pending_batch(maker, account, args.rows)
+                profiler = cProfile.Profile()
+                profiler.enable()
+                instructions.approve_batch(checker, batch.pk)
+                instructions.submit_batch(batch.pk)
+                profiler.disable()
+                out = io.StringIO()
+                pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+                profile_text = out.getvalue()
+
+            def median(values):
+                return statistics.median(values)
+
+            print(f"  ({ours[0]['otm']} of {args.rows} rows out of the money, with an override reason)")
+            print(
+                f"\nin-process, median of {args.repeat} (each run: "
+                + ", ".join(f"{r['total'] * 1000:.0f}" for r in ours)
+                + " ms)"
+            )
+            total = median([r["total"] for r in ours])
+            line("approval to every row SENT", total)
+            line(
+                "  approve_batch (checker's approval, validation, audit)",
+                median([r["approval"] for r in ours]),
+            )
+            line("  submit_batch (lock, send, mirror, settle)", median([r["submit"] for r in ours]))
+            for label in ours[0]["parts"]:
+                line(f"    {label}", median([r["parts"][label] for r in ours]))
+            submit_call = median([r["parts"][CALL] for r in ours])
+            mirror = median([r["parts"][MIRROR] for r in ours])
+            sandbox_seconds = median(alone)
+            print("\nthe sandbox's own time for the same request (bare httpx, fresh keys, another account)")
+            line(
+                f"  POST {args.rows} rows: dumps + round trip + loads",
+                sandbox_seconds,
+                "runs: " + ", ".join(f"{s * 1000:.0f}" for s in alone) + " ms",
+            )
+            if worker_times:
+                print("\nthrough a real Celery worker (approval, queue, worker, rows polled until SENT)")
+                line(
+                    "  approval to every row SENT",
+                    median(worker_times),
+                    "runs: " + ", ".join(f"{s * 1000:.0f}" for s in worker_times) + " ms",
+                )
+
+            print("\naudit")
+            print(f"  rows written by the approval       {ours[0]['approval_audit']}")
+            print(f"  rows written by the submission     {ours[0]['audit']}  {ours[0]['audit_kinds']}")
+
+            print("\nratios")
+            print(f"  ours/sandbox, approval to all SENT       {total / sandbox_seconds:6.2f} x")
+            submit_only = median([r["submit"] for r in ours])
+            print(f"  ours/sandbox, submit_batch only          {submit_only / sandbox_seconds:6.2f} x")
+            print(f"  ours/sandbox, submit HTTP call only      {submit_call / sandbox_seconds:6.2f} x")
+            print(f"  mirroring the answer, per row            {mirror / args.rows * 1000:6.2f} ms")
+            if worker_times:
+                via_worker = median(worker_times)
+                print(f"  ours/sandbox, via the worker             {via_worker / sandbox_seconds:6.2f} x")
+            if profile_text:
+                print("\ncProfile of one approval + in-process submission (cumulative):")
+                print(profile_text)
+        finally:
+            purge_queue()
+            connections.close_all()
+            if not args.keep:
+                drop_database(base, args.db_name)
+                print(f"\nDropped {args.db_name} (use --keep to keep it)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db-name", default="bench_submit")
+    parser.add_argument(
+        "--no-worker", dest="worker", action="store_false", help="skip the Celery worker runs"
+    )
+    parser.add_argument("--profile", action="store_true", help="also profile one submission with cProfile")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
