@@ -26,7 +26,13 @@ PASSWORD = "correct-horse-battery-staple"  # test users only
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # A test run that had to start the embedded servers stops them again.
+    # Drop the tasks nobody was meant to run, then stop the embedded servers this run started.
+    try:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).delete(f"{settings.CELERY_TASK_DEFAULT_QUEUE}-unconsumed")
+    except Exception:  # best effort tidy-up; a leftover queue harms nothing
+        pass
     embedded.stop_started_here()
 
 
@@ -37,6 +43,26 @@ def django_db_setup(django_db_setup) -> Iterator[None]:
     from django.db import connections
 
     connections.close_all()
+
+
+@pytest.fixture(autouse=True)
+def _tasks_stay_queued_unless_a_worker_is_wanted(request, settings) -> Iterator[None]:
+    """Tests that drive services themselves must not race the suite's shared worker.
+
+    Their tasks still go to Redis after commit, but to a queue no worker reads; tests that ask
+    for the real worker use the run's own queue, which that worker consumes.
+    """
+    from backoffice.celery import app
+
+    if "celery_worker_process" in request.fixturenames:
+        yield
+        return
+    consumed = app.conf.task_default_queue
+    app.conf.task_default_queue = f"{consumed}-unconsumed"
+    try:
+        yield
+    finally:
+        app.conf.task_default_queue = consumed
 
 
 @functools.cache

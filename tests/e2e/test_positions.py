@@ -41,7 +41,7 @@ def test_operations_requests_a_close_and_a_supervisor_approves_it(
         assert "NVDA" in text and "122503" in text
     assert page.locator("#freshness").inner_text().startswith("Book as of")
 
-    page.click("table.book tbody tr:first-child td:nth-child(2) a")
+    page.click("table.book tbody tr:first-child td.symbol a")
     page.wait_for_url(re.compile(r"/positions/\d+/$"))
     symbol = page.locator("h1").inner_text()
     assert page.locator("#option-contract").is_visible()
