@@ -46,7 +46,7 @@ def batches(*, status: str = "", account_id: int | None = None, mine_of=None) ->
         qs = qs.filter(status__in=states.OPEN)
     elif status:
         qs = qs.filter(status=status)
-    if account_id:
+    if account_id is not None:
         qs = qs.filter(account__account_id=account_id)
     if mine_of is not None:
         qs = qs.filter(created_by=mine_of)
@@ -70,7 +70,7 @@ def instructions(
     *, account_id: int | None = None, status: str = "", live_only: bool = False, search: str = ""
 ) -> QuerySet[Instruction]:
     qs = Instruction.objects.select_related("account", "batch_row__batch")
-    if account_id:
+    if account_id is not None:
         qs = qs.filter(account__account_id=account_id)
     if status:
         qs = qs.filter(status=status)
@@ -255,13 +255,7 @@ def worksheet(day: date | None = None, account_ids: tuple[int, ...] = ()) -> Wor
         positions = positions.filter(account__account_id__in=account_ids)
     positions = list(positions)
     # One query each for prices, live instructions and drafted rows, whatever the number of rows.
-    prices = {
-        (p["account_id"], p["instrument_id"]): p["instrument_price"]
-        for p in Position.objects.filter(
-            account_id__in={p.account_id for p in positions},
-            instrument_id__in={p.underlying_instrument_id for p in positions if p.underlying_instrument_id},
-        ).values("account_id", "instrument_id", "instrument_price")
-    }
+    prices = services.underlying_prices(positions)
     keys = {(p.account_id, p.instrument_id) for p in positions}
     in_flight: dict[tuple[int, str], list[Instruction]] = {}
     for instruction in Instruction.objects.filter(
@@ -275,7 +269,7 @@ def worksheet(day: date | None = None, account_ids: tuple[int, ...] = ()) -> Wor
         drafted.setdefault((row.batch.account_id, row.instrument_id), []).append(row)
     rows = []
     for position in positions:
-        price = prices.get((position.account_id, position.underlying_instrument_id))
+        price = prices.get((position.account_id, position.underlying_instrument_id or ""))
         amount = (
             exercise.in_the_money_amount(position.put_call, position.strike, price)
             if position.put_call

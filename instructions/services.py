@@ -84,18 +84,20 @@ class BatchInvalid(ActionRefused):
         super().__init__(f"Row {first.row + 1}: {first.message}{more}", code="invalid")
 
 
+def underlying_prices(positions: Iterable[Position]) -> dict[tuple[int, str], Decimal | None]:
+    """The underlyings' prices where the book has them (the account's own position in the
+    underlying), keyed by (account pk, underlying instrument id); one query for any number."""
+    wanted = {(p.account_id, p.underlying_instrument_id) for p in positions if p.underlying_instrument_id}
+    if not wanted:
+        return {}
+    rows = Position.objects.filter(
+        account_id__in={a for a, _ in wanted}, instrument_id__in={i for _, i in wanted}
+    ).values_list("account_id", "instrument_id", "instrument_price")
+    return {(a, i): price for a, i, price in rows if (a, i) in wanted}
+
+
 def underlying_price(position: Position) -> Decimal | None:
-    """The underlying's price where the book has it: the account's position in the underlying."""
-    if not position.underlying_instrument_id:
-        return None
-    underlying = (
-        Position.objects.filter(
-            account_id=position.account_id, instrument_id=position.underlying_instrument_id
-        )
-        .values_list("instrument_price", flat=True)
-        .first()
-    )
-    return underlying
+    return underlying_prices([position]).get((position.account_id, position.underlying_instrument_id or ""))
 
 
 def _position_snapshot(position: Position, price: Decimal | None) -> dict[str, str | None]:
@@ -107,23 +109,36 @@ def _position_snapshot(position: Position, price: Decimal | None) -> dict[str, s
     }
 
 
-def contracts_claimed(position: Position, *, excluding_batch: int | None = None) -> int:
-    """Contracts already spoken for: live instructions upstream and rows of other open batches."""
-    upstream = Instruction.objects.filter(
-        account_id=position.account_id, instrument_id=position.instrument_id, status__in=CLAIMING_STATUSES
-    ).exclude(instruction_type=InstructionType.DO_NOT_EXERCISE)
+def claimed_contracts(
+    account_pk: int, instrument_ids: Iterable[str], *, excluding_batch: int | None = None
+) -> dict[str, int]:
+    """Contracts already spoken for, per instrument: live instructions upstream and rows of other
+    open batches (a do-not-exercise claims none). Two grouped queries for any number of contracts."""
+    ids = set(instrument_ids)
+    upstream = (
+        Instruction.objects.filter(account_id=account_pk, instrument_id__in=ids, status__in=CLAIMING_STATUSES)
+        .exclude(instruction_type=InstructionType.DO_NOT_EXERCISE)
+        .values_list("instrument_id")
+        .annotate(n=Sum("quantity"))
+    )
     drafted = BatchRow.objects.filter(
-        batch__account_id=position.account_id,
-        instrument_id=position.instrument_id,
+        batch__account_id=account_pk,
+        instrument_id__in=ids,
         batch__status__in=states.OPEN,
         instruction__isnull=True,
     ).exclude(instruction_type=InstructionType.DO_NOT_EXERCISE)
     if excluding_batch is not None:
         drafted = drafted.exclude(batch_id=excluding_batch)
-    claimed = (upstream.aggregate(n=Sum("quantity"))["n"] or 0) + (
-        drafted.aggregate(n=Sum("quantity"))["n"] or 0
-    )
-    return int(claimed)
+    claimed: dict[str, int] = dict.fromkeys(ids, 0)
+    for instrument_id, n in [*upstream, *drafted.values_list("instrument_id").annotate(n=Sum("quantity"))]:
+        claimed[instrument_id] += int(n or 0)
+    return claimed
+
+
+def contracts_claimed(position: Position, *, excluding_batch: int | None = None) -> int:
+    return claimed_contracts(position.account_id, [position.instrument_id], excluding_batch=excluding_batch)[
+        position.instrument_id
+    ]
 
 
 def _whole_contracts(raw: Any) -> int | None:
@@ -145,6 +160,9 @@ def validate_rows(
     if not specs:
         raise BatchInvalid([RowError(0, "rows", "A batch needs at least one row.")])
     positions = Position.objects.in_bulk([s.position_id for s in specs])
+    mine = [p for p in positions.values() if p.account_id == account.pk]
+    prices = underlying_prices(mine)
+    claims = claimed_contracts(account.pk, [p.instrument_id for p in mine], excluding_batch=batch_id)
     seen: set[str] = set()
     for index, spec in enumerate(specs):
         position = positions.get(spec.position_id)
@@ -198,11 +216,8 @@ def validate_rows(
             )
             continue
         held = int(min(position.quantity, position.available_quantity))
-        claimed = (
-            0
-            if spec.instruction_type == InstructionType.DO_NOT_EXERCISE
-            else contracts_claimed(position, excluding_batch=batch_id)
-        )
+        do_not_exercise = spec.instruction_type == InstructionType.DO_NOT_EXERCISE
+        claimed = 0 if do_not_exercise else claims[position.instrument_id]
         allowed = max(held - claimed, 0)
         if not 1 <= quantity <= allowed:
             detail = f"{held} held" + (
@@ -214,7 +229,7 @@ def validate_rows(
                 )
             )
             continue
-        price = underlying_price(position)
+        price = prices.get((position.account_id, position.underlying_instrument_id or ""))
         if spec.instruction_type == InstructionType.EXERCISE:
             otm = exercise.is_out_of_the_money(position.put_call, position.strike, price)
             if otm is not False and not spec.override_reason.strip():
@@ -370,11 +385,14 @@ class PositionDrift:
 def position_changes(batch: Batch) -> list[PositionDrift]:
     """What moved in each row's position since the maker drafted it."""
     drifts: list[PositionDrift] = []
-    for row in batch.rows.select_related("position"):
+    rows = list(batch.rows.select_related("position"))
+    prices = underlying_prices([row.position for row in rows if row.position is not None])
+    for row in rows:
         if row.position is None:
             drifts.append(PositionDrift(row.symbol, "position", "held", "no longer in the book"))
             continue
-        current = _position_snapshot(row.position, underlying_price(row.position))
+        price = prices.get((row.position.account_id, row.position.underlying_instrument_id or ""))
+        current = _position_snapshot(row.position, price)
         for name, drafted_value in row.drafted_position.items():
             if current.get(name) != drafted_value and not _same_number(current.get(name), drafted_value):
                 drifts.append(PositionDrift(row.symbol, name, drafted_value, current.get(name)))

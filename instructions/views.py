@@ -293,10 +293,8 @@ def approvals(request: HttpRequest) -> HttpResponse:
 def instruction_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     status = status if status in InstructionStatus.values else ""
-    try:
-        account_id = int(request.GET.get("account", "") or 0) or None
-    except ValueError:
-        account_id = None
+    raw_account = request.GET.get("account", "")
+    account_id = int(raw_account) if raw_account.isdigit() else None  # account 0 exists
     rows = queries.instructions(
         account_id=account_id,
         status=status,
