@@ -7,8 +7,10 @@ it never touches the project's data. Import this module before ``django.setup()`
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -68,3 +70,33 @@ def use_database(name: str, *, reuse: bool = False) -> tuple[str, str, bool]:
 
 def drop_database(base: str, name: str) -> None:
     admin_sql(base, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+class Stopwatches:
+    """Time spent inside named functions, by wrapping them for the run only."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._restore: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner: object, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - began
+
+        self._restore.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    def reset(self) -> None:
+        self.seconds = {}
+
+    def restore(self) -> None:
+        for owner, name, original in reversed(self._restore):
+            setattr(owner, name, original)
+        self._restore = []

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import functools
 import io
 import json
 import os
@@ -50,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backoffice.sandbox.process import SandboxProcess
 from backoffice.sandbox.server import DEMO_API_KEY
-from bench._common import BASE_DIR, drop_database, use_database
+from bench._common import BASE_DIR, Stopwatches, drop_database, use_database
 
 BUSINESS_DATE = "2026-04-24"  # a Friday, a full trading day
 MARKET_TIME = "10:30"  # New York, well before the 16:30 firm cutoff
@@ -60,36 +59,6 @@ QUEUE = f"bench-submit-{os.getpid()}"  # our own queue: no other worker picks up
 
 
 # --- measuring -------------------------------------------------------------------------------------
-
-
-class Stopwatches:
-    """Time spent inside named functions, by wrapping them for the run only."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._restore: list[tuple[object, str, object]] = []
-
-    def wrap(self, owner: object, name: str, label: str) -> None:
-        original = getattr(owner, name)
-
-        @functools.wraps(original)
-        def timed(*args, **kwargs):
-            began = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - began
-
-        self._restore.append((owner, name, original))
-        setattr(owner, name, timed)
-
-    def reset(self) -> None:
-        self.seconds = {}
-
-    def restore(self) -> None:
-        for owner, name, original in reversed(self._restore):
-            setattr(owner, name, original)
-        self._restore = []
 
 
 def control(base_url: str, method: str, path: str, body: dict | None = None) -> dict:

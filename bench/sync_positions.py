@@ -26,7 +26,6 @@ The database is dropped at the end unless ``--keep``.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import resource
 import sys
@@ -43,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backoffice.sandbox.process import SandboxProcess
 from backoffice.sandbox.server import DEMO_API_KEY
-from bench._common import drop_database, use_database
+from bench._common import Stopwatches, drop_database, use_database
 
 ACCOUNT = 900001  # the generated book
 NAIVE_ACCOUNT = 900002  # a mirror of its own for the naive approach, so it starts empty
@@ -109,36 +108,6 @@ class PeakRSS:
     @property
     def delta(self) -> int:
         return self.peak - self.start
-
-
-class Stopwatches:
-    """Time spent inside named functions of the sync path, by wrapping them for the run only."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._restore: list[tuple[object, str, object]] = []
-
-    def wrap(self, owner: object, name: str, label: str) -> None:
-        original = getattr(owner, name)
-
-        @functools.wraps(original)
-        def timed(*args, **kwargs):
-            began = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - began
-
-        self._restore.append((owner, name, original))
-        setattr(owner, name, timed)
-
-    def reset(self) -> None:
-        self.seconds = {}
-
-    def restore(self) -> None:
-        for owner, name, original in reversed(self._restore):
-            setattr(owner, name, original)
-        self._restore = []
 
 
 # --- the floor -------------------------------------------------------------------------------------
