@@ -10,7 +10,7 @@ from api.models import ApiToken
 from backoffice.audit.models import AuditEntry
 from backoffice.fields import WireDecimalField
 from instructions.models import Batch, BatchRow, CancelRequest, Instruction, InstructionType
-from positions.models import Account, CloseRequest, Order, Position, SyncRun
+from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position, SyncRun
 
 
 class WireDecimal(serializers.DecimalField):
@@ -99,33 +99,7 @@ class OrderSerializer(ModelSerializer):
 
     class Meta:
         model = Order
-        fields = [
-            "id",
-            "account_id",
-            "close_request_id",
-            "client_order_id",
-            "instrument_id",
-            "instrument_type",
-            "symbol",
-            "side",
-            "quantity",
-            "order_type",
-            "time_in_force",
-            "status",
-            "filled_quantity",
-            "leaves_quantity",
-            "venue",
-            "created_at",
-            "updated_at",
-            "average_fill_price",
-            "limit_price",
-            "stop_price",
-            "expires_at",
-            "extended_hours",
-            "details",
-            "underlying_instrument_id",
-            "received_at",
-        ]
+        fields = ["id", "account_id", "close_request_id", *ORDER_WIRE_FIELDS, "details", "received_at"]
 
 
 class SyncRunSerializer(ModelSerializer):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from django.db import connection
+
+T = TypeVar("T")
 
 
 def _namespace(name: str) -> int:
@@ -30,3 +33,12 @@ def exclusive(name: str, key: int) -> Iterator[bool]:
         if acquired:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_namespace(name), key])
+
+
+def run_exclusively(name: str, key: int, work: Callable[[], T], *, when_busy: Callable[[], T]) -> T:
+    """Do ``work`` holding the lock ``(name, key)``; if another worker holds it, answer ``when_busy()``.
+
+    A redelivered task then never runs beside the one still sending the same request.
+    """
+    with exclusive(name, key) as acquired:
+        return work() if acquired else when_busy()

@@ -522,10 +522,11 @@ def submit_batch(batch_id: int, *, celery_task_id: str | None = None, final_atte
     Raises ``SubmitLater`` while retries remain and Clear Street is unavailable; on the final
     attempt the batch becomes ``failed`` with the reason instead.
     """
-    with locks.exclusive("instructions.batch", batch_id) as acquired:
-        if not acquired:
-            return Batch.objects.get(pk=batch_id)  # another worker is sending it right now
-        return _submit_batch(batch_id, celery_task_id=celery_task_id, final_attempt=final_attempt)
+    return locks.run_exclusively(
+        "instructions.batch", batch_id,
+        lambda: _submit_batch(batch_id, celery_task_id=celery_task_id, final_attempt=final_attempt),
+        when_busy=lambda: Batch.objects.get(pk=batch_id),
+    )
 
 
 def _submit_batch(batch_id: int, *, celery_task_id: str | None, final_attempt: bool) -> Batch:
@@ -990,10 +991,10 @@ def withdraw_cancel(user: AbstractBaseUser, cancel_id: int) -> CancelRequest:
 
 def execute_cancel(cancel_id: int, *, celery_task_id: str | None = None) -> CancelRequest:
     """Ask Clear Street to cancel, once; the terminal state arrives later through the sync."""
-    with locks.exclusive("instructions.cancel", cancel_id) as acquired:
-        if not acquired:
-            return CancelRequest.objects.get(pk=cancel_id)  # another worker is sending it right now
-        return _execute_cancel(cancel_id, celery_task_id)
+    return locks.run_exclusively(
+        "instructions.cancel", cancel_id, lambda: _execute_cancel(cancel_id, celery_task_id),
+        when_busy=lambda: CancelRequest.objects.get(pk=cancel_id),
+    )
 
 
 def _execute_cancel(cancel_id: int, celery_task_id: str | None) -> CancelRequest:

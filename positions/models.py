@@ -224,6 +224,32 @@ class CloseRequest(models.Model):
         return not self.instrument_id
 
 
+# The seeds' ``Order`` fields copied from the wire as they are (besides ``id``, ``account_id`` and
+# ``details``, which need a word of their own), in the order the seeds list them.
+ORDER_WIRE_FIELDS: tuple[str, ...] = (
+    "client_order_id",
+    "instrument_id",
+    "instrument_type",
+    "symbol",
+    "side",
+    "quantity",
+    "order_type",
+    "time_in_force",
+    "status",
+    "filled_quantity",
+    "leaves_quantity",
+    "venue",
+    "created_at",
+    "updated_at",
+    "average_fill_price",
+    "limit_price",
+    "stop_price",
+    "expires_at",
+    "extended_hours",
+    "underlying_instrument_id",
+)
+
+
 class Order(models.Model):
     """An order Clear Street generated, with every field of the seeds' ``Order``."""
 

@@ -23,7 +23,7 @@ from backoffice.clearstreet.types import Order as WireOrder
 from backoffice.clearstreet.types import Position as WirePosition
 from backoffice.workflow import ActionRefused, require_checker, require_maker
 from positions import osi
-from positions.models import Account, CloseRequest, Order, Position, PositionStage, SyncRun
+from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position, PositionStage, SyncRun
 
 logger = logging.getLogger(__name__)
 
@@ -413,10 +413,12 @@ def execute_close(request_id: int, *, celery_task_id: str | None = None) -> Clos
     Runs once per approval: the status moves to ``submitting`` before the call, so a redelivered
     task finds it there and does not send a second close; a lost answer is reported, never retried.
     """
-    with locks.exclusive("positions.close", request_id) as acquired:
-        if not acquired:
-            return CloseRequest.objects.get(pk=request_id)  # another worker is sending it right now
-        return _execute_close(request_id, celery_task_id)
+    return locks.run_exclusively(
+        "positions.close",
+        request_id,
+        lambda: _execute_close(request_id, celery_task_id),
+        when_busy=lambda: CloseRequest.objects.get(pk=request_id),
+    )
 
 
 def _execute_close(request_id: int, celery_task_id: str | None) -> CloseRequest:
@@ -481,31 +483,7 @@ def _execute_close(request_id: int, celery_task_id: str | None) -> CloseRequest:
 
 
 def _store_order(request: CloseRequest, wire: WireOrder) -> Order:
-    fields = {
-        name: getattr(wire, name)
-        for name in (
-            "client_order_id",
-            "instrument_id",
-            "instrument_type",
-            "symbol",
-            "side",
-            "quantity",
-            "order_type",
-            "time_in_force",
-            "status",
-            "filled_quantity",
-            "leaves_quantity",
-            "venue",
-            "created_at",
-            "updated_at",
-            "average_fill_price",
-            "limit_price",
-            "stop_price",
-            "expires_at",
-            "extended_hours",
-            "underlying_instrument_id",
-        )
-    }
+    fields = {name: getattr(wire, name) for name in ORDER_WIRE_FIELDS}
     order, _ = Order.objects.update_or_create(
         id=wire.id,
         defaults={
