@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from backoffice import clock, locks, roles
+from backoffice import clock, locks, roles, workflow
 from backoffice.audit.services import audit_context, record_decision
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import (
@@ -523,7 +523,8 @@ def submit_batch(batch_id: int, *, celery_task_id: str | None = None, final_atte
     attempt the batch becomes ``failed`` with the reason instead.
     """
     return locks.run_exclusively(
-        "instructions.batch", batch_id,
+        "instructions.batch",
+        batch_id,
         lambda: _submit_batch(batch_id, celery_task_id=celery_task_id, final_attempt=final_attempt),
         when_busy=lambda: Batch.objects.get(pk=batch_id),
     )
@@ -938,61 +939,42 @@ def request_cancel(user: AbstractBaseUser, instruction_pk: str, note: str = "") 
     return cancel
 
 
-def approve_cancel(user: AbstractBaseUser, cancel_id: int) -> CancelRequest:
-    with transaction.atomic():
-        cancel = _lock_cancel(cancel_id)
-        require_checker(user, cancel.requested_by_id, "approve cancels")
-        if cancel.status != CancelRequest.Status.PENDING_APPROVAL:
-            raise ActionRefused(
-                f"This cancel is {cancel.get_status_display().lower()}; it cannot be approved."
-            )
-        _cancel_decision(cancel, user, "approved", CancelRequest.Status.APPROVED)
-        cancel.decided_by, cancel.decided_at = user, timezone.now()
-        cancel.save()
-        from instructions.tasks import execute_cancel
+def _queue_cancel(cancel: CancelRequest) -> None:
+    from instructions.tasks import execute_cancel
 
-        execute_cancel.apply_async_on_commit(args=(cancel.pk,))
-    return cancel
+    execute_cancel.apply_async_on_commit(args=(cancel.pk,))
+
+
+CANCEL_REQUESTS = workflow.RequestKind[CancelRequest](
+    noun="cancel",
+    lock=_lock_cancel,
+    record=_cancel_decision,
+    pending=CancelRequest.Status.PENDING_APPROVAL,
+    approved=CancelRequest.Status.APPROVED,
+    rejected=CancelRequest.Status.REJECTED,
+    withdrawn=CancelRequest.Status.WITHDRAWN,
+    on_approved=_queue_cancel,
+)
+
+
+def approve_cancel(user: AbstractBaseUser, cancel_id: int) -> CancelRequest:
+    return workflow.approve_request(CANCEL_REQUESTS, user, cancel_id)
 
 
 def reject_cancel(user: AbstractBaseUser, cancel_id: int, reason: str) -> CancelRequest:
-    if not reason.strip():
-        raise ActionRefused(
-            "Give a reason for the rejection: the maker will read it.", code="reason_required"
-        )
-    with transaction.atomic():
-        cancel = _lock_cancel(cancel_id)
-        require_checker(user, cancel.requested_by_id, "reject cancels")
-        if cancel.status != CancelRequest.Status.PENDING_APPROVAL:
-            raise ActionRefused(
-                f"This cancel is {cancel.get_status_display().lower()}; it cannot be rejected."
-            )
-        _cancel_decision(cancel, user, "rejected", CancelRequest.Status.REJECTED, reason.strip())
-        cancel.decided_by, cancel.decided_at, cancel.decision_reason = user, timezone.now(), reason.strip()
-        cancel.save()
-    return cancel
+    return workflow.reject_request(CANCEL_REQUESTS, user, cancel_id, reason)
 
 
 def withdraw_cancel(user: AbstractBaseUser, cancel_id: int) -> CancelRequest:
-    with transaction.atomic():
-        cancel = _lock_cancel(cancel_id)
-        if cancel.requested_by_id != user.pk:
-            raise ActionRefused(
-                "Only the person who requested this cancel can withdraw it.", code="forbidden"
-            )
-        if cancel.status != CancelRequest.Status.PENDING_APPROVAL:
-            raise ActionRefused(
-                f"This cancel is {cancel.get_status_display().lower()}; it cannot be withdrawn."
-            )
-        _cancel_decision(cancel, user, "withdrew", CancelRequest.Status.WITHDRAWN)
-        cancel.save()
-    return cancel
+    return workflow.withdraw_request(CANCEL_REQUESTS, user, cancel_id)
 
 
 def execute_cancel(cancel_id: int, *, celery_task_id: str | None = None) -> CancelRequest:
     """Ask Clear Street to cancel, once; the terminal state arrives later through the sync."""
     return locks.run_exclusively(
-        "instructions.cancel", cancel_id, lambda: _execute_cancel(cancel_id, celery_task_id),
+        "instructions.cancel",
+        cancel_id,
+        lambda: _execute_cancel(cancel_id, celery_task_id),
         when_busy=lambda: CancelRequest.objects.get(pk=cancel_id),
     )
 

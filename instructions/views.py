@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backoffice import roles
+from backoffice.pages import carry_out, refused
 from backoffice.workflow import ActionRefused
 from instructions import queries, services, states
 from instructions.forms import ApproveForm, BatchNoteForm, BatchRowFormSet, ReasonForm, WorksheetForm
@@ -23,15 +24,15 @@ maker_only = permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
 checker_only = permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
 
 
-def _refused(request: HttpRequest, exc: ActionRefused, to: str) -> HttpResponse:
-    messages.error(request, exc.message)
-    if isinstance(exc, services.BatchInvalid):
-        for error in exc.errors[1:]:
-            messages.error(request, f"Row {error.row + 1}: {error.message}")
-    return redirect(to)
-
-
 # --- batches -------------------------------------------------------------------------------------
+
+
+def _batch_action(request: HttpRequest, pk: int, act, success: str) -> HttpResponse:
+    return carry_out(request, act, success=success, back=reverse("instructions:batch_detail", args=[pk]))
+
+
+def _cancel_action(request: HttpRequest, pk: int, act, success: str) -> HttpResponse:
+    return carry_out(request, act, success=success, back=reverse("instructions:cancel_detail", args=[pk]))
 
 
 @view_book
@@ -150,7 +151,7 @@ def batch_edit(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 services.update_batch(request.user, pk, specs, note.cleaned_data["note"])
             except ActionRefused as exc:
-                return _refused(request, exc, reverse("instructions:batch_edit", args=[pk]))
+                return refused(request, exc, reverse("instructions:batch_edit", args=[pk]))
             messages.success(
                 request,
                 "Batch updated."
@@ -210,16 +211,6 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "editable": batch.status in states.EDITABLE,
         },
     )
-
-
-def _batch_action(request: HttpRequest, pk: int, act, success: str) -> HttpResponse:
-    back = reverse("instructions:batch_detail", args=[pk])
-    try:
-        act()
-    except ActionRefused as exc:
-        return _refused(request, exc, back)
-    messages.success(request, success)
-    return redirect(back)
 
 
 @maker_only
@@ -338,7 +329,7 @@ def cancel_request(request: HttpRequest, pk: str) -> HttpResponse:
     try:
         cancel = services.request_cancel(request.user, pk, request.POST.get("note", ""))
     except ActionRefused as exc:
-        return _refused(request, exc, back)
+        return refused(request, exc, back)
     messages.success(request, f"Cancel requested (#{cancel.pk}); a supervisor must approve it.")
     return redirect("instructions:cancel_detail", cancel.pk)
 
@@ -350,16 +341,6 @@ def cancel_detail(request: HttpRequest, pk: int) -> HttpResponse:
         CancelRequest.objects.select_related("instruction__account", "requested_by", "decided_by"), pk=pk
     )
     return render(request, "instructions/cancel_detail.html", {"cancel": cancel, "reason_form": ReasonForm()})
-
-
-def _cancel_action(request: HttpRequest, pk: int, act, success: str) -> HttpResponse:
-    back = reverse("instructions:cancel_detail", args=[pk])
-    try:
-        act()
-    except ActionRefused as exc:
-        return _refused(request, exc, back)
-    messages.success(request, success)
-    return redirect(back)
 
 
 @checker_only

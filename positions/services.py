@@ -15,13 +15,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from backoffice import locks
+from backoffice import locks, workflow
 from backoffice.audit.services import audit_context, record_decision
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError, UpstreamTransportError
 from backoffice.clearstreet.types import Order as WireOrder
 from backoffice.clearstreet.types import Position as WirePosition
-from backoffice.workflow import ActionRefused, require_checker, require_maker
+from backoffice.workflow import ActionRefused, require_maker
 from positions import osi
 from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position, PositionStage, SyncRun
 
@@ -357,54 +357,42 @@ def request_close(
 
 
 def _locked(request_id: int) -> CloseRequest:
-    return CloseRequest.objects.select_for_update().select_related("account").get(pk=request_id)
+    try:
+        return (
+            CloseRequest.objects.select_for_update(of=("self",)).select_related("account").get(pk=request_id)
+        )
+    except CloseRequest.DoesNotExist:
+        raise ActionRefused(f"Close request #{request_id} does not exist.", code="not_found") from None
+
+
+def _queue_close(request: CloseRequest) -> None:
+    from positions.tasks import execute_close
+
+    execute_close.apply_async_on_commit(args=(request.pk,))
+
+
+CLOSE_REQUESTS = workflow.RequestKind[CloseRequest](
+    noun="close request",
+    lock=_locked,
+    record=_decide,
+    pending=CloseRequest.Status.PENDING_APPROVAL,
+    approved=CloseRequest.Status.APPROVED,
+    rejected=CloseRequest.Status.REJECTED,
+    withdrawn=CloseRequest.Status.WITHDRAWN,
+    on_approved=_queue_close,
+)
 
 
 def approve_close(user: AbstractBaseUser, request_id: int) -> CloseRequest:
-    with transaction.atomic():
-        request = _locked(request_id)
-        require_checker(user, request.requested_by_id, "approve close requests")
-        if request.status != CloseRequest.Status.PENDING_APPROVAL:
-            raise ActionRefused(
-                f"This close request is {request.get_status_display().lower()}; it cannot be approved."
-            )
-        _decide(request, user, "approved", CloseRequest.Status.APPROVED)
-        request.decided_by, request.decided_at = user, timezone.now()
-        request.save(update_fields=["status", "decided_by", "decided_at"])
-        from positions.tasks import execute_close
-
-        execute_close.apply_async_on_commit(args=(request.pk,))
-    return request
+    return workflow.approve_request(CLOSE_REQUESTS, user, request_id)
 
 
 def reject_close(user: AbstractBaseUser, request_id: int, reason: str) -> CloseRequest:
-    if not reason.strip():
-        raise ActionRefused("Give a reason for the rejection: the maker will read it.")
-    with transaction.atomic():
-        request = _locked(request_id)
-        require_checker(user, request.requested_by_id, "reject close requests")
-        if request.status != CloseRequest.Status.PENDING_APPROVAL:
-            raise ActionRefused(
-                f"This close request is {request.get_status_display().lower()}; it cannot be rejected."
-            )
-        _decide(request, user, "rejected", CloseRequest.Status.REJECTED, reason.strip())
-        request.decided_by, request.decided_at, request.decision_reason = user, timezone.now(), reason.strip()
-        request.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
-    return request
+    return workflow.reject_request(CLOSE_REQUESTS, user, request_id, reason)
 
 
 def withdraw_close(user: AbstractBaseUser, request_id: int) -> CloseRequest:
-    with transaction.atomic():
-        request = _locked(request_id)
-        if request.requested_by_id != user.pk:
-            raise ActionRefused("Only the person who requested this close can withdraw it.")
-        if request.status != CloseRequest.Status.PENDING_APPROVAL:
-            raise ActionRefused(
-                f"This close request is {request.get_status_display().lower()}; it cannot be withdrawn."
-            )
-        _decide(request, user, "withdrew", CloseRequest.Status.WITHDRAWN)
-        request.save(update_fields=["status"])
-    return request
+    return workflow.withdraw_request(CLOSE_REQUESTS, user, request_id)
 
 
 def execute_close(request_id: int, *, celery_task_id: str | None = None) -> CloseRequest:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import roles
 from backoffice.middleware import json_endpoint
+from backoffice.pages import carry_out, refused
 from backoffice.workflow import ActionRefused
 from positions import queries, services
 from positions.forms import BookFilterForm, CloseRequestForm, RejectForm
@@ -155,11 +156,6 @@ def sync_status(request: HttpRequest) -> JsonResponse:
 # --- close requests ---------------------------------------------------------------------------
 
 
-def _refused(request: HttpRequest, exc: ActionRefused, fallback: str) -> HttpResponse:
-    messages.error(request, exc.message)
-    return redirect(fallback)
-
-
 @permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
 @require_POST
 def request_close(request: HttpRequest, pk: int) -> HttpResponse:
@@ -178,7 +174,7 @@ def request_close(request: HttpRequest, pk: int) -> HttpResponse:
             note=form.cleaned_data["note"],
         )
     except ActionRefused as exc:
-        return _refused(request, exc, back)
+        return refused(request, exc, back)
     messages.success(
         request, f"Close of {position.symbol} requested (#{close.pk}); a supervisor must approve it."
     )
@@ -202,7 +198,7 @@ def request_close_all(request: HttpRequest, account_id: int) -> HttpResponse:
             note=form.cleaned_data["note"],
         )
     except ActionRefused as exc:
-        return _refused(request, exc, back)
+        return refused(request, exc, back)
     messages.success(request, f"Close of every position in {account.account_id} requested (#{close.pk}).")
     return redirect("positions:close_detail", close.pk)
 
@@ -233,47 +229,32 @@ def close_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
 @require_POST
 def approve_close(request: HttpRequest, pk: int) -> HttpResponse:
-    back = reverse("positions:close_detail", args=[pk])
-    try:
-        services.approve_close(request.user, pk)
-    except ActionRefused as exc:
-        return _refused(request, exc, back)
-    except CloseRequest.DoesNotExist:
-        return _refused(
-            request, ActionRefused("That close request does not exist."), reverse("positions:closes")
-        )
-    messages.success(request, "Approved. The close is being sent to Clear Street.")
-    return redirect(back)
+    return carry_out(
+        request,
+        lambda: services.approve_close(request.user, pk),
+        success="Approved. The close is being sent to Clear Street.",
+        back=reverse("positions:close_detail", args=[pk]),
+    )
 
 
 @permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
 @require_POST
 def reject_close(request: HttpRequest, pk: int) -> HttpResponse:
-    back = reverse("positions:close_detail", args=[pk])
-    form = RejectForm(request.POST)
-    try:
-        services.reject_close(request.user, pk, form.data.get("reason", ""))
-    except ActionRefused as exc:
-        return _refused(request, exc, back)
-    except CloseRequest.DoesNotExist:
-        return _refused(
-            request, ActionRefused("That close request does not exist."), reverse("positions:closes")
-        )
-    messages.success(request, "Rejected; the maker sees your reason.")
-    return redirect(back)
+    reason = request.POST.get("reason", "")
+    return carry_out(
+        request,
+        lambda: services.reject_close(request.user, pk, reason),
+        success="Rejected; the maker sees your reason.",
+        back=reverse("positions:close_detail", args=[pk]),
+    )
 
 
 @permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
 @require_POST
 def withdraw_close(request: HttpRequest, pk: int) -> HttpResponse:
-    back = reverse("positions:close_detail", args=[pk])
-    try:
-        services.withdraw_close(request.user, pk)
-    except ActionRefused as exc:
-        return _refused(request, exc, back)
-    except CloseRequest.DoesNotExist:
-        return _refused(
-            request, ActionRefused("That close request does not exist."), reverse("positions:closes")
-        )
-    messages.success(request, "Withdrawn.")
-    return redirect(back)
+    return carry_out(
+        request,
+        lambda: services.withdraw_close(request.user, pk),
+        success="Withdrawn.",
+        back=reverse("positions:close_detail", args=[pk]),
+    )
