@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from backoffice.fields import WireDecimalField
+from backoffice.models import FourEyesRequest
 from positions.models import Account, Position
 
 
@@ -188,7 +189,9 @@ class StatusChange(models.Model):
         return f"{self.instruction_id}: {self.from_status or '·'} -> {self.to_status}"
 
 
-class CancelRequest(models.Model):
+class CancelRequest(FourEyesRequest):
+    """A maker's request to cancel an instruction at Clear Street, under four eyes."""
+
     class Status(models.TextChoices):
         PENDING_APPROVAL = "pending_approval", "Pending approval"
         APPROVED = "approved", "Approved"
@@ -204,25 +207,9 @@ class CancelRequest(models.Model):
 
     instruction = models.ForeignKey(Instruction, on_delete=models.PROTECT, related_name="cancel_requests")
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING_APPROVAL)
-    note = models.TextField(blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(auto_now_add=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_reason = models.TextField(blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    error = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["-requested_at", "-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
-                name="cancel_request_maker_is_not_checker",
-            ),
-        ]
+    class Meta(FourEyesRequest.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"cancel of {self.instruction_id} ({self.status})"

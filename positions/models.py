@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from backoffice.fields import WireDecimalField
+from backoffice.models import FourEyesRequest
 
 
 class Account(models.Model):
@@ -172,7 +173,7 @@ class SyncRun(models.Model):
         return self.status in self.ACTIVE
 
 
-class CloseRequest(models.Model):
+class CloseRequest(FourEyesRequest):
     """A maker's request to close one position, or every position of an account, under four eyes."""
 
     class Status(models.TextChoices):
@@ -192,29 +193,11 @@ class CloseRequest(models.Model):
     symbol = models.CharField(max_length=64, blank=True)
     quantity_at_request = WireDecimalField(null=True, blank=True)
     cancel_orders = models.BooleanField(default=False)
-    note = models.TextField(blank=True)
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING_APPROVAL)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(auto_now_add=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_reason = models.TextField(blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
-    request_id = models.CharField(
-        max_length=64, blank=True, help_text="Clear Street's request_id of the close call"
-    )
-    error = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["-requested_at", "-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
-                name="close_request_maker_is_not_checker",
-            ),
-        ]
+    class Meta(FourEyesRequest.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"close {self.symbol or 'all positions'} in {self.account.account_id} ({self.status})"
