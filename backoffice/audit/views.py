@@ -46,6 +46,16 @@ def entry_list(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/list.html", context, status=200 if page is not None else 400)
 
 
+def _pretty_text(text: str | None) -> str:
+    """A body kept as the text received: indented when it is JSON (large pages are), else nothing."""
+    if not text:
+        return ""
+    try:
+        return _pretty(json.loads(text))
+    except ValueError:
+        return ""
+
+
 def _pretty(value: Any) -> str:
     if value is None:
         return ""
@@ -66,7 +76,9 @@ def entry_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
         "query": _pretty(entry.query),
         "request_headers": _pretty(entry.request_headers),
         "request_body": _pretty(entry.request_body),
-        "response_body": _pretty(entry.response_body),
+        "response_body": _pretty(entry.response_body)
+        if entry.response_body is not None
+        else _pretty_text(entry.response_text),
         "before": _pretty(entry.before),
         "after": _pretty(entry.after),
     }

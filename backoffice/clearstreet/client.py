@@ -56,6 +56,8 @@ SORT_FIELDS = frozenset(
     }
 )
 USER_AGENT = "clearstreet-backoffice/0.1"
+# Answers longer than this (characters) are audited as their raw text rather than as parsed JSON.
+AUDIT_PARSED_BODY_LIMIT = 64 * 1024
 REDACTED_AUTHORIZATION = "Bearer [REDACTED]"
 
 
@@ -379,11 +381,14 @@ class ClearStreetClient:
         error: ClearStreetError | None = None,
     ) -> None:
         no_answer = isinstance(error, UpstreamTransportError)
+        # A large answer (a page of a big book) is kept as the exact text received: the same record,
+        # without rebuilding and re-hashing a tree of thousands of rows on every page of a sync.
+        keep_text = body is None or (text is not None and len(text) > AUDIT_PARSED_BODY_LIMIT)
         record_upstream_call(
             **audit,
             status_code=response.status_code if response is not None else None,
-            response_body=body,
-            response_text=text if body is None else None,
+            response_body=None if keep_text else body,
+            response_text=text if keep_text else None,
             request_id=request_id,
             duration_ms=(time.perf_counter() - started) * 1000,
             error_class=error.__class__.__name__ if error is not None else None,

@@ -247,3 +247,19 @@ def test_malformed_body_keeps_the_raw_text(client, sandbox):
     entry = rows_for(path="/v1/accounts/0/positions")[-1]
     assert entry.response_body is None and entry.response_text == caught.value.raw_text
     assert entry.error_class == "MalformedResponse"
+
+
+def test_a_large_answer_is_audited_as_the_exact_text_received(client, sandbox, users):
+    from django.test import Client
+    from django.urls import reverse
+
+    sandbox.generate(900_002, 400)  # one page of 400 rows: well over the parsed-body limit
+    page = client.get_positions(900_002)
+    (entry,) = rows_for(page.request_id)
+    assert entry.response_body is None and len(entry.response_text) > 64 * 1024
+    assert json.loads(entry.response_text)["metadata"]["request_id"] == page.request_id
+    assert_no_secret(entry, sandbox.api_key)
+    browser = Client()
+    browser.force_login(users["compliance"])
+    html = browser.get(reverse("audit:detail", args=[entry.pk])).content.decode()
+    assert "Kept as the exact text received" in html and page.request_id in html
