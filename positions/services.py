@@ -21,6 +21,7 @@ from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError, UpstreamTransportError
 from backoffice.clearstreet.types import Order as WireOrder
 from backoffice.clearstreet.types import Position as WirePosition
+from backoffice.prefetch import prefetched
 from backoffice.workflow import ActionRefused, require_maker
 from positions import osi
 from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position, PositionStage, SyncRun
@@ -214,7 +215,8 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
                 ),
                 ClearStreetClient() as client,
             ):
-                for page in client.iter_position_pages(account.account_id, page_size=1000):
+                # The next page is fetched (and its call audited) while this one is staged.
+                for page in prefetched(client.iter_position_pages(account.account_id, page_size=1000)):
                     good = [p for p in page.positions if p.account_id == account.account_id]
                     _copy_to_stage(run, good)
                     for problem in page.problems:
