@@ -64,6 +64,15 @@ def _initial_rows(position_ids: list[int], instruction_type: str) -> list[dict]:
     ]
 
 
+def _mark_rows(forms: list, invalid: services.BatchInvalid) -> None:
+    """Put each of the rules' objections on the row and field it is about."""
+    for error in invalid.errors:
+        if 0 <= error.row < len(forms):
+            form = forms[error.row]
+            field = error.field if error.field in form.fields and error.field != "position_id" else None
+            form.add_error(field, error.message)
+
+
 def _positions_for(formset) -> dict[int, Position]:
     ids = [
         form.initial.get("position_id") or form.data.get(f"{form.prefix}-position_id")
@@ -81,7 +90,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         formset = BatchRowFormSet(request.POST, prefix="rows")
         note = BatchNoteForm(request.POST)
         if formset.is_valid() and note.is_valid():
-            specs_by_account: dict[int, list] = defaultdict(list)
+            forms_by_account: dict[int, list] = defaultdict(list)
             positions = _positions_for(formset)
             for form in formset.forms:
                 if form.cleaned_data.get("DELETE"):
@@ -90,24 +99,31 @@ def batch_new(request: HttpRequest) -> HttpResponse:
                 if position is None:
                     messages.error(request, "A selected position is no longer in the book; select again.")
                     return redirect("positions:list")
-                specs_by_account[position.account_id].append(form.spec())
-            if not specs_by_account:
+                forms_by_account[position.account_id].append(form)
+            if not forms_by_account:
                 messages.error(request, "Every row was removed: nothing to draft.")
                 return redirect("positions:list")
             created = []
             try:
-                for account_pk, specs in specs_by_account.items():
+                for account_pk, forms in forms_by_account.items():
                     account = Account.objects.get(pk=account_pk)
-                    created.append(
-                        services.create_batch(request.user, account, specs, note.cleaned_data["note"])
-                    )
+                    specs = [form.spec() for form in forms]
+                    try:
+                        created.append(
+                            services.create_batch(request.user, account, specs, note.cleaned_data["note"])
+                        )
+                    except services.BatchInvalid as invalid:
+                        _mark_rows(forms, invalid)
+                        raise
             except ActionRefused as exc:
                 for batch in created:
                     services.withdraw_batch(request.user, batch.pk)
-                messages.error(request, exc.message)
-                if isinstance(exc, services.BatchInvalid):
-                    for error in exc.errors[1:]:
-                        messages.error(request, f"Row {error.row + 1}: {error.message}")
+                messages.error(
+                    request,
+                    "Nothing was drafted: fix the rows marked below."
+                    if isinstance(exc, services.BatchInvalid)
+                    else exc.message,
+                )
             else:
                 if len(created) == 1:
                     messages.success(
@@ -147,9 +163,22 @@ def batch_edit(request: HttpRequest, pk: int) -> HttpResponse:
         formset = BatchRowFormSet(request.POST, prefix="rows")
         note = BatchNoteForm(request.POST)
         if formset.is_valid() and note.is_valid():
-            specs = [f.spec() for f in formset.forms if not f.cleaned_data.get("DELETE")]
+            kept = [f for f in formset.forms if not f.cleaned_data.get("DELETE")]
             try:
-                services.update_batch(request.user, pk, specs, note.cleaned_data["note"])
+                services.update_batch(request.user, pk, [f.spec() for f in kept], note.cleaned_data["note"])
+            except services.BatchInvalid as invalid:
+                _mark_rows(kept, invalid)
+                messages.error(request, "Not saved: fix the rows marked below.")
+                return render(
+                    request,
+                    "instructions/batch_form.html",
+                    {
+                        "formset": formset,
+                        "note_form": note,
+                        "positions": _positions_for(formset),
+                        "batch": batch,
+                    },
+                )
             except ActionRefused as exc:
                 return refused(request, exc, reverse("instructions:batch_edit", args=[pk]))
             messages.success(

@@ -121,7 +121,7 @@ def test_draft_from_a_selection_then_submit_and_approve_through_the_pages(client
     )
 
 
-def test_validation_errors_come_back_as_messages_naming_the_row(client, users, desk):
+def test_validation_errors_are_shown_on_the_row_they_are_about(client, users, desk):
     stock = Position.objects.get(account=desk, symbol="AAPL")
     itm = option(desk, "AAPL", put_call="C")
     client.force_login(users["operations"])
@@ -131,7 +131,11 @@ def test_validation_errors_come_back_as_messages_naming_the_row(client, users, d
     ]
     response = client.post(reverse("instructions:batch_new"), formset_post(rows), follow=True)
     text = response.content.decode()
-    assert "Row 2: AAPL is not an option" in text
+    assert "Nothing was drafted: fix the rows marked below." in text
+    forms = response.context["formset"].forms
+    assert not forms[0].errors
+    assert "AAPL is not an option" in " ".join(forms[1].non_field_errors())
+    assert 'value="1"' in text, "what the maker typed is kept"
     assert not Batch.objects.exists()
 
 
