@@ -84,9 +84,11 @@ def instructions(
 
 
 def instructions_on(position: Position) -> QuerySet[Instruction]:
-    return Instruction.objects.filter(
-        account_id=position.account_id, instrument_id=position.instrument_id
-    ).order_by("-created_at")
+    return (
+        Instruction.objects.filter(account_id=position.account_id, instrument_id=position.instrument_id)
+        .select_related("batch_row")
+        .order_by("-created_at")
+    )
 
 
 @dataclass(frozen=True)

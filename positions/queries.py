@@ -205,3 +205,30 @@ def book_summary() -> dict:
         newest=Max("account__snapshot_as_of"),
     )
     return row
+
+
+def audit_of(position: Position) -> list:
+    """The audit rows that touched a position: calls naming it, its close requests, the batches and
+    cancels of instructions on it, and the syncs that changed it."""
+    from backoffice.audit.queries import entries_touching
+    from instructions.models import BatchRow, CancelRequest
+
+    closes = (
+        close_requests_for(position).filter(instrument_id=position.instrument_id).values_list("pk", flat=True)
+    )
+    batches = BatchRow.objects.filter(
+        batch__account_id=position.account_id, instrument_id=position.instrument_id
+    ).values_list("batch_id", flat=True)
+    cancels = CancelRequest.objects.filter(
+        instruction__account_id=position.account_id, instruction__instrument_id=position.instrument_id
+    ).values_list("pk", flat=True)
+    return entries_touching(
+        position.account.account_id,
+        path_fragment=position.instrument_id,
+        subjects={
+            "close_request": list(closes),
+            "batch": sorted(set(batches)),
+            "cancel_request": list(cancels),
+            "sync_run": [position.last_sync_id] if position.last_sync_id else [],
+        },
+    )

@@ -14,6 +14,7 @@ from backoffice import roles
 from backoffice.middleware import json_endpoint
 from backoffice.pages import carry_out, refused
 from backoffice.workflow import ActionRefused
+from instructions.queries import instructions_on
 from positions import queries, services
 from positions.forms import BookFilterForm, CloseRequestForm, RejectForm
 from positions.models import Account, CloseRequest, Position, SyncRun
@@ -80,6 +81,8 @@ def position_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "position": position,
             "orders": queries.orders_for(position),
             "close_requests": queries.close_requests_for(position),
+            "instructions": instructions_on(position),
+            "audit_entries": queries.audit_of(position),
             "close_form": CloseRequestForm(),
         },
     )

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from django.db.models import BooleanField, F, QuerySet
+from django.db.models import BooleanField, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from backoffice.audit.models import AuditEntry, ChainVerification
@@ -187,3 +187,16 @@ def latest_verification() -> ChainVerification | None:
 
 def recent_verifications(limit: int = 20) -> list[ChainVerification]:
     return list(ChainVerification.objects.order_by("-started_at", "-id")[:limit])
+
+
+def entries_touching(
+    account_id: int, *, path_fragment: str, subjects: dict[str, list], limit: int = 200
+) -> list[AuditEntry]:
+    """Rows about one thing in an account: calls whose path names it, and rows of the requests about it."""
+    condition = Q(path__contains=path_fragment)
+    for subject_type, ids in subjects.items():
+        if ids:
+            condition |= Q(subject_type=subject_type, subject_id__in=[str(i) for i in ids])
+    return list(
+        AuditEntry.objects.filter(condition, account_id=account_id).order_by("-occurred_at", "-id")[:limit]
+    )

@@ -191,3 +191,24 @@ def test_sync_instructions_command(desk, capsys):
     call_command("sync_instructions", account=[122503])
     out = capsys.readouterr().out
     assert out.startswith("122503: ") and "instructions mirrored" in out
+
+
+def test_position_page_shows_its_instructions_and_the_audit_rows_that_touched_it(client, users, desk):
+    from instructions import services
+
+    itm = option(desk, "AAPL", put_call="C")
+    other = option(desk, "NVDA")
+    batch = services.create_batch(users["operations"], desk, [services.RowSpec(itm.pk, "EXERCISE", 1)])
+    services.submit_for_approval(users["operations"], batch.pk)
+    services.approve_batch(users["supervisors"], batch.pk)
+    batch = services.submit_batch(batch.pk)
+    client.force_login(users["supervisors"])
+    response = client.get(reverse("positions:detail", args=[itm.pk]))
+    html = response.content.decode()
+    key = batch.rows.get().instruction_id
+    assert 'id="position-instructions"' in html and key in html
+    audit = response.context["audit_entries"]
+    assert batch.request_id in {e.request_id for e in audit}, "the submit call that carried it"
+    assert {"drafted", "approved"} <= {e.action for e in audit}
+    unrelated = client.get(reverse("positions:detail", args=[other.pk])).context["audit_entries"]
+    assert batch.request_id not in {e.request_id for e in unrelated}

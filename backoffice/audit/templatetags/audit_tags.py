@@ -38,6 +38,12 @@ def audit_entries_for_account(context: template.Context, account_id: int) -> dic
     return _table(context, queries.entries_for_account(account_id))
 
 
+@register.inclusion_tag("audit/_entries_table.html", takes_context=True)
+def audit_entries_listed(context: template.Context, entries: list) -> dict[str, Any]:
+    """The table for rows a page already chose (e.g. everything that touched one position)."""
+    return _table(context, entries)
+
+
 def _table(context: template.Context, entries: list) -> dict[str, Any]:
     can = context.get("can") or {}
     return {"entries": entries, "can_audit": bool(can.get("audit"))}
