@@ -7,7 +7,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from api.models import ApiToken
-from backoffice.audit.models import AuditEntry
+from backoffice.audit.models import BODY_FIELDS, CHAIN_FIELDS, SUMMARY_FIELDS, AuditEntry
 from backoffice.fields import WireDecimalField
 from instructions.models import Batch, BatchRow, CancelRequest, Instruction, InstructionType
 from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position, SyncRun
@@ -282,44 +282,8 @@ class CloseRequestSerializer(ModelSerializer):
         ]
 
 
-AUDIT_LIST_FIELDS = [
-    "id",
-    "occurred_at",
-    "kind",
-    "method",
-    "path",
-    "endpoint",
-    "status_code",
-    "request_id",
-    "duration_ms",
-    "error_class",
-    "error_message",
-    "attempt",
-    "action",
-    "from_state",
-    "to_state",
-    "reason",
-    "actor_id",
-    "actor_username",
-    "approver_id",
-    "approver_username",
-    "account_id",
-    "subject_type",
-    "subject_id",
-    "celery_task_id",
-    "sync_run_id",
-    "prev_hash",
-    "hash",
-]
-AUDIT_BODY_FIELDS = [
-    "query",
-    "request_headers",
-    "request_body",
-    "response_body",
-    "response_text",
-    "before",
-    "after",
-]
+AUDIT_LIST_FIELDS = [*SUMMARY_FIELDS, *CHAIN_FIELDS]
+AUDIT_BODY_FIELDS = list(BODY_FIELDS)
 
 
 class AuditEntrySerializer(ModelSerializer):

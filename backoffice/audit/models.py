@@ -22,6 +22,47 @@ AUDIT_DB = "audit"
 GENESIS_HASH = "0" * 64
 
 
+# How a row is read by people and programs: what it is about first, its bodies after, its link in
+# the chain last (the audit list, the CSV export and the API all use these).
+SUMMARY_FIELDS: tuple[str, ...] = (
+    "id",
+    "occurred_at",
+    "kind",
+    "method",
+    "path",
+    "endpoint",
+    "status_code",
+    "request_id",
+    "duration_ms",
+    "error_class",
+    "error_message",
+    "attempt",
+    "action",
+    "from_state",
+    "to_state",
+    "reason",
+    "actor_id",
+    "actor_username",
+    "approver_id",
+    "approver_username",
+    "account_id",
+    "subject_type",
+    "subject_id",
+    "celery_task_id",
+    "sync_run_id",
+)
+BODY_FIELDS: tuple[str, ...] = (
+    "query",
+    "request_headers",
+    "request_body",
+    "response_body",
+    "response_text",
+    "before",
+    "after",
+)
+CHAIN_FIELDS: tuple[str, ...] = ("prev_hash", "hash")
+
+
 class AuditManager(models.Manager["AuditEntry"]):
     """Reads and writes go through the audit connection, wherever the caller's transaction stands."""
 

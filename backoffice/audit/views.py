@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from backoffice.audit import queries
 from backoffice.audit.forms import DEFAULT_PAGE_SIZE, AuditFilterForm
 from backoffice.audit.links import subject_url
-from backoffice.audit.models import AuditEntry, ChainVerification
+from backoffice.audit.models import BODY_FIELDS, CHAIN_FIELDS, SUMMARY_FIELDS, AuditEntry, ChainVerification
 from backoffice.roles import VIEW_AUDIT
 
 # raise_exception: a signed-in user without the permission gets a 403, not a login loop.
@@ -85,42 +85,7 @@ def entry_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
     return render(request, "audit/detail.html", context)
 
 
-CSV_COLUMNS: tuple[str, ...] = (
-    "id",
-    "occurred_at",
-    "kind",
-    "method",
-    "path",
-    "endpoint",
-    "query",
-    "status_code",
-    "request_id",
-    "duration_ms",
-    "error_class",
-    "error_message",
-    "attempt",
-    "action",
-    "from_state",
-    "to_state",
-    "reason",
-    "actor_id",
-    "actor_username",
-    "approver_id",
-    "approver_username",
-    "account_id",
-    "subject_type",
-    "subject_id",
-    "celery_task_id",
-    "sync_run_id",
-    "request_headers",
-    "request_body",
-    "response_body",
-    "response_text",
-    "before",
-    "after",
-    "prev_hash",
-    "hash",
-)
+CSV_COLUMNS: tuple[str, ...] = (*SUMMARY_FIELDS, *BODY_FIELDS, *CHAIN_FIELDS)
 _JSON_COLUMNS = frozenset({"query", "request_headers", "request_body", "response_body", "before", "after"})
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
