@@ -50,28 +50,13 @@ PAGE_SIZE = 1000  # what run_sync asks for
 MB = 1024 * 1024
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
+
 # The wire's columns, as the floor's scratch table types them (PostgreSQL parses the text).
-FLOOR_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("account_id", "bigint"),
-    ("instrument_id", "text"),
-    ("symbol", "text"),
-    ("instrument_type", "text"),
-    ("position_type", "text"),
-    ("quantity", "numeric"),
-    ("available_quantity", "numeric"),
-    ("market_value", "numeric"),
-    ("avg_price", "numeric"),
-    ("closing_price", "numeric"),
-    ("closing_price_date", "date"),
-    ("cost_basis", "numeric"),
-    ("daily_realized_pnl", "numeric"),
-    ("daily_unrealized_pnl", "numeric"),
-    ("daily_unrealized_pnl_pct", "numeric"),
-    ("instrument_price", "numeric"),
-    ("underlying_instrument_id", "text"),
-    ("unrealized_pnl", "numeric"),
-    ("unrealized_pnl_pct", "numeric"),
-)
+def floor_columns() -> tuple[tuple[str, str], ...]:
+    """The scratch table of the floor: the Position fields as they come on the wire."""
+    from positions.services import WIRE_COLUMNS
+
+    return (("account_id", "bigint"), ("instrument_id", "text"), *WIRE_COLUMNS)
 
 
 # --- measuring -------------------------------------------------------------------------------------
@@ -134,12 +119,11 @@ def floor(base_url: str, db_url: str) -> tuple[float, int, int]:
     """Fetch every page and COPY its rows, as they came, into a scratch table. No audit."""
     import psycopg
 
-    names = [name for name, _ in FLOOR_COLUMNS]
+    columns = floor_columns()
+    names = [name for name, _ in columns]
     with psycopg.connect(db_url) as conn:
         conn.execute(
-            "CREATE TABLE bench_floor ("
-            + ", ".join(f"{name} {sql_type}" for name, sql_type in FLOOR_COLUMNS)
-            + ")"
+            "CREATE TABLE bench_floor (" + ", ".join(f"{name} {sql_type}" for name, sql_type in columns) + ")"
         )
         conn.commit()
         began = time.perf_counter()
@@ -221,7 +205,7 @@ def naive(sample: int) -> float:
     from positions.services import register_account
 
     account, _ = register_account(NAIVE_ACCOUNT)
-    fields = [name for name, _ in FLOOR_COLUMNS if name not in ("account_id", "instrument_id")]
+    fields = [name for name, _ in floor_columns() if name not in ("account_id", "instrument_id")]
     began = time.perf_counter()
     done = 0
     with ClearStreetClient() as client:

@@ -30,8 +30,9 @@ logger = logging.getLogger(__name__)
 
 MAX_SKIPPED_KEPT = 200  # rows kept verbatim on the run; the count covers all of them
 
-# Columns copied from the staged row into the mirror, in order, with their SQL types.
-MIRROR_COLUMNS: tuple[tuple[str, str], ...] = (
+# Columns copied from the staged row into the mirror, in order, with their SQL types: the seeds'
+# Position fields as Clear Street sends them, then what the sync decodes from the OSI symbol.
+WIRE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("symbol", "text"),
     ("instrument_type", "text"),
     ("position_type", "text"),
@@ -49,11 +50,14 @@ MIRROR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("underlying_instrument_id", "text"),
     ("unrealized_pnl", "numeric"),
     ("unrealized_pnl_pct", "numeric"),
+)
+DECODED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("underlying_root", "text"),
     ("expiration_date", "date"),
     ("put_call", "text"),
     ("strike", "numeric"),
 )
+MIRROR_COLUMNS = WIRE_COLUMNS + DECODED_COLUMNS
 
 
 # --- accounts ------------------------------------------------------------------------------------
