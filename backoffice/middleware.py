@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
@@ -51,3 +52,39 @@ class MarketTimeZoneMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         with timezone.override(settings.MARKET_TIME_ZONE):
             return self.get_response(request)
+
+
+class RejectNulBytesMiddleware:
+    """No form field, query value or path of ours can hold a NUL character, and PostgreSQL cannot
+    store one: refuse such a request with a 400 before it reaches a view, rather than fail in one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self._has_nul(request):
+            message = "The request holds a NUL character, which no field accepts."
+            if request.path.startswith("/api/") or "json" in request.content_type:
+                return JsonResponse(
+                    {"error": {"code": "invalid", "status": 400, "message": message, "fields": []}},
+                    status=400,
+                )
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+    @staticmethod
+    def _has_nul(request: HttpRequest) -> bool:
+        if "\x00" in request.path:
+            return True
+        if any("\x00" in value for values in request.GET.lists() for value in values[1]):
+            return True
+        if request.method in {"POST", "PUT", "PATCH"}:
+            if "json" in request.content_type:
+                try:
+                    body = request.body
+                except RequestDataTooBig:
+                    return False  # the view answers that in its own words (413)
+                return b"\\u0000" in body or b"\x00" in body
+            if request.content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+                return any("\x00" in value for _, values in request.POST.lists() for value in values)
+        return False

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "backoffice.middleware.RejectNulBytesMiddleware",
     # Serves hashed, compressed static files in production; `runserver` serves them in DEBUG.
     *([] if DEBUG else ["whitenoise.middleware.WhiteNoiseMiddleware"]),
     "backoffice.middleware.ContentSecurityPolicyMiddleware",
