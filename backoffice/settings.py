@@ -240,6 +240,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "instructions-poll-live": {"task": "instructions.poll_live_instructions", "schedule": 15.0},
     "instructions-poll-all": {"task": "instructions.poll_all_instructions", "schedule": 600.0},
     "instructions-expire-batches": {"task": "instructions.expire_batches", "schedule": 60.0},
+    "instructions-resume-stuck-submissions": {
+        "task": "instructions.resume_stuck_submissions",
+        "schedule": 60.0,
+    },
     "sync-active-accounts": {
         "task": "positions.sync_active_accounts",
         "schedule": float(POSITIONS_SYNC_INTERVAL_SECONDS),

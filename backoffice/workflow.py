@@ -64,7 +64,8 @@ class RequestKind(Generic[R]):
 
     noun: str  # "close request", "cancel": the word people read in messages
     lock: Callable[[int], R]  # the request, row-locked; ActionRefused(code="not_found") if absent
-    record: Callable[[R, AbstractBaseUser, str, str, str], None]  # audit (action, to, reason) and set status
+    # Set the status, save the request (with the fields set before), then audit (action, to, reason).
+    record: Callable[[R, AbstractBaseUser, str, str, str], None]
     pending: str
     approved: str
     rejected: str
@@ -86,9 +87,8 @@ def approve_request(kind: RequestKind[R], user: AbstractBaseUser, request_id: in
         request = kind.lock(request_id)
         require_checker(user, request.requested_by_id, f"approve {kind.noun}s")
         _require_pending(kind, request, "approved")
-        kind.record(request, user, "approved", kind.approved, "")
         request.decided_by, request.decided_at = user, timezone.now()
-        request.save()
+        kind.record(request, user, "approved", kind.approved, "")
         kind.on_approved(request)
     return request
 
@@ -102,9 +102,8 @@ def reject_request(kind: RequestKind[R], user: AbstractBaseUser, request_id: int
         request = kind.lock(request_id)
         require_checker(user, request.requested_by_id, f"reject {kind.noun}s")
         _require_pending(kind, request, "rejected")
-        kind.record(request, user, "rejected", kind.rejected, reason.strip())
         request.decided_by, request.decided_at, request.decision_reason = user, timezone.now(), reason.strip()
-        request.save()
+        kind.record(request, user, "rejected", kind.rejected, reason.strip())
     return request
 
 
@@ -117,5 +116,4 @@ def withdraw_request(kind: RequestKind[R], user: AbstractBaseUser, request_id: i
             )
         _require_pending(kind, request, "withdrawn")
         kind.record(request, user, "withdrew", kind.withdrawn, "")
-        request.save()
     return request

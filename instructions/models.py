@@ -85,6 +85,9 @@ class Batch(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
     submit_attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker last began sending it"
+    )
     submitted_at = models.DateTimeField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True, help_text="request_id of the submit that landed")
     last_error = models.TextField(blank=True)
@@ -169,6 +172,15 @@ class Instruction(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+    @property
+    def is_terminal_without_cancel(self) -> bool:
+        """Final by Clear Street's own decision (accepted or rejected), not by a cancel."""
+        return self.status in {
+            InstructionStatus.ACCEPTED,
+            InstructionStatus.REJECTED,
+            InstructionStatus.ENGINE_REJECTED,
+        }
 
 
 class StatusChange(models.Model):

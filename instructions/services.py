@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -337,6 +337,7 @@ def update_batch(
                 batch, S.PENDING_APPROVAL, actor=user, action="edited_back_to_queue", before=before
             )
         else:
+            batch.save()
             record_decision(
                 action="edited",
                 actor=user,
@@ -348,7 +349,6 @@ def update_batch(
                 before=before,
                 after=states.snapshot(batch),
             )
-        batch.save()
     return batch
 
 
@@ -358,9 +358,8 @@ def submit_for_approval(user: AbstractBaseUser, batch_id: int) -> Batch:
         if batch.created_by_id != user.pk:
             raise ActionRefused("Only the maker of this batch can submit it for approval.", code="forbidden")
         _require_open_window(batch.business_date)
-        states.transition(batch, S.PENDING_APPROVAL, actor=user, action="submitted_for_approval")
         batch.submitted_for_approval_at = timezone.now()
-        batch.save()
+        states.transition(batch, S.PENDING_APPROVAL, actor=user, action="submitted_for_approval")
     return batch
 
 
@@ -370,7 +369,6 @@ def withdraw_batch(user: AbstractBaseUser, batch_id: int) -> Batch:
         if batch.created_by_id != user.pk:
             raise ActionRefused("Only the maker of this batch can withdraw it.", code="forbidden")
         states.transition(batch, S.WITHDRAWN, actor=user, action="withdrew")
-        batch.save()
     return batch
 
 
@@ -432,7 +430,15 @@ def approve_batch(
                 f"Positions changed since the batch was drafted ({listed}). Confirm the changes to approve.",
                 code="position_changed",
             )
-        live = [row for row in batch.rows.select_related("position") if row.position is not None]
+        rows = list(batch.rows.select_related("position"))
+        orphans = [row.symbol for row in rows if row.position is None]
+        if orphans:
+            raise ActionRefused(
+                f"{', '.join(orphans)} is no longer in the book: the maker must edit the batch before "
+                "it is approved.",
+                code="position_changed",
+            )
+        live = rows
         validate_rows(
             batch.account,
             [RowSpec(r.position_id, r.instruction_type, r.quantity, r.override_reason) for r in live],
@@ -440,9 +446,8 @@ def approve_batch(
             batch_id=batch.pk,
         )
         reason = "approved with position changes confirmed" if drifts else ""
-        states.transition(batch, S.APPROVED, actor=user, approver=user, action="approved", reason=reason)
         batch.decided_by, batch.decided_at = user, timezone.now()
-        batch.save()
+        states.transition(batch, S.APPROVED, actor=user, approver=user, action="approved", reason=reason)
         _queue_submit(batch)
     return batch
 
@@ -461,9 +466,8 @@ def reject_batch(user: AbstractBaseUser, batch_id: int, reason: str) -> Batch:
     with transaction.atomic():
         batch = _lock(batch_id)
         require_checker(user, batch.created_by_id, "reject instruction batches")
-        states.transition(batch, S.REJECTED, actor=user, action="rejected", reason=reason.strip())
         batch.decided_by, batch.decided_at, batch.decision_reason = user, timezone.now(), reason.strip()
-        batch.save()
+        states.transition(batch, S.REJECTED, actor=user, action="rejected", reason=reason.strip())
     return batch
 
 
@@ -473,9 +477,8 @@ def retry_batch(user: AbstractBaseUser, batch_id: int) -> Batch:
     with transaction.atomic():
         batch = _lock(batch_id)
         _require_open_window(batch.business_date)
-        states.transition(batch, S.APPROVED, actor=user, action="retried", reason=batch.last_error)
-        batch.last_error = ""
-        batch.save()
+        reason, batch.last_error = batch.last_error, ""
+        states.transition(batch, S.APPROVED, actor=user, action="retried", reason=reason)
         _queue_submit(batch)
     return batch
 
@@ -500,12 +503,31 @@ def expire_batches() -> int:
                     action="expired",
                     reason=f"not sent before the {calendar.firm_cutoff(business_date):%H:%M} ET cutoff",
                 )
-                batch.save()
                 expired += 1
     return expired
 
 
 # --- submission, exactly once --------------------------------------------------------------------
+
+
+def resume_stuck_submissions(older_than_seconds: int = 120) -> int:
+    """Queue again every batch left in ``submitting`` whose last attempt is older than a submit takes.
+
+    A worker killed mid-submit is redelivered only after the broker's visibility timeout (an hour);
+    this brings the batch back within minutes. Safe to run at any time: the per-batch lock keeps two
+    workers apart, and every attempt reads Clear Street's list before sending anything.
+    """
+    limit = timezone.now() - timedelta(seconds=older_than_seconds)
+    stuck = Batch.objects.filter(status=S.SUBMITTING).filter(
+        Q(last_attempt_at__lt=limit) | Q(last_attempt_at=None)
+    )
+    from instructions.tasks import submit_batch
+
+    count = 0
+    for batch_id in stuck.values_list("pk", flat=True):
+        submit_batch.delay(batch_id)
+        count += 1
+    return count
 
 
 class SubmitLater(Exception):
@@ -533,12 +555,14 @@ def submit_batch(batch_id: int, *, celery_task_id: str | None = None, final_atte
 def _submit_batch(batch_id: int, *, celery_task_id: str | None, final_attempt: bool) -> Batch:
     with transaction.atomic():
         batch = _lock(batch_id)
-        if batch.status == S.APPROVED:
-            states.transition(batch, S.SUBMITTING, actor=None, action="submitting", approver=batch.decided_by)
-        elif batch.status != S.SUBMITTING:
+        if batch.status not in {S.APPROVED, S.SUBMITTING}:
             return batch  # already settled: a duplicate delivery of the task
         batch.submit_attempts += 1
-        batch.save()
+        batch.last_attempt_at = timezone.now()
+        if batch.status == S.APPROVED:
+            states.transition(batch, S.SUBMITTING, actor=None, action="submitting", approver=batch.decided_by)
+        else:
+            batch.save()
     rows = list(batch.rows.all())
     attribution = audit_context(
         actor=batch.created_by,
@@ -553,6 +577,14 @@ def _submit_batch(batch_id: int, *, celery_task_id: str | None, final_attempt: b
             # Whatever an earlier attempt got through is never sent again.
             known = _reconcile(batch, rows, client)
             pending = [row for row in rows if row.instruction_id not in known]
+            deadline = calendar.contrary_exercise_deadline(batch.business_date)
+            if pending and clock.now() > deadline:
+                # Too late to send what is left (a worker or Clear Street was down until now).
+                return _finish(
+                    batch.pk,
+                    failure=f"Not sent: Clear Street's deadline for {batch.business_date:%a %d %b} "
+                    f"({deadline:%H:%M} ET) passed before {len(pending)} row(s) could be sent.",
+                )
             if pending:
                 _send(batch, pending, client)
     except SubmitLater as later:
@@ -623,9 +655,11 @@ def _send(batch: Batch, rows: list[BatchRow], client: ClearStreetClient) -> None
         for row in rows:
             wire = by_key.get(row.instruction_id)
             if wire is None:
+                # Unreadable or missing in the answer: it may well be live upstream; the poll will tell.
                 _reject_row(
                     row,
-                    "Clear Street's answer did not mention this row; see the audit and the instruction list",
+                    "not readable in Clear Street's answer; the instruction list will tell",
+                    status=InstructionStatus.UNKNOWN,
                 )
             elif wire.is_rejected:
                 _reject_row(row, wire.rejection_reason or "rejected", status=wire.status)
@@ -694,7 +728,6 @@ def _finish(batch_id: int, failure: str | None = None) -> Batch:
                 action="submitted",
                 reason=f"{rejected} of {len(statuses)} rows rejected" if rejected else "",
             )
-        batch.save()
     return batch
 
 
@@ -892,19 +925,22 @@ def _lock_cancel(cancel_id: int) -> CancelRequest:
 def _cancel_decision(
     cancel: CancelRequest, user: AbstractBaseUser | None, action: str, to: str, reason: str = ""
 ) -> None:
+    """Move the cancel to ``to``, save it (with any field the caller set), then audit the move."""
+    from_state = cancel.status
+    cancel.status = to
+    cancel.save()
     record_decision(
         action=action,
         actor=user,
         subject_type="cancel_request",
         subject_id=cancel.pk,
         account_id=cancel.instruction.account.account_id,
-        from_state=cancel.status,
+        from_state=from_state,
         to_state=to,
         reason=reason,
-        before={"status": cancel.status, "instruction": cancel.instruction_id},
+        before={"status": from_state, "instruction": cancel.instruction_id},
         after={"status": to, "instruction": cancel.instruction_id},
     )
-    cancel.status = to
 
 
 def request_cancel(user: AbstractBaseUser, instruction_pk: str, note: str = "") -> CancelRequest:
@@ -984,16 +1020,16 @@ def _execute_cancel(cancel_id: int, celery_task_id: str | None) -> CancelRequest
         cancel = _lock_cancel(cancel_id)
         if cancel.status == CancelRequest.Status.SUBMITTING:
             # A worker died mid-call: the instruction's own status will tell what happened.
-            cancel.status = CancelRequest.Status.CANCEL_REQUESTED
             cancel.error = (
                 "The answer was lost; the instruction's status from the next sync decides the outcome."
             )
-            cancel.save()
+            _cancel_decision(
+                cancel, None, "cancel_unconfirmed", CancelRequest.Status.CANCEL_REQUESTED, cancel.error
+            )
             return cancel
         if cancel.status != CancelRequest.Status.APPROVED:
             return cancel
         _cancel_decision(cancel, None, "submitting", CancelRequest.Status.SUBMITTING)
-        cancel.save()
     instruction = cancel.instruction
     try:
         with (
@@ -1025,13 +1061,11 @@ def _execute_cancel(cancel_id: int, celery_task_id: str | None) -> CancelRequest
             else:
                 cancel.error = str(exc)
                 _cancel_decision(cancel, None, "cancel_failed", CancelRequest.Status.FAILED, cancel.error)
-            cancel.save()
         return cancel
     with transaction.atomic():
         cancel = _lock_cancel(cancel_id)
         cancel.request_id = ""
         _cancel_decision(cancel, None, "cancel_sent", CancelRequest.Status.CANCEL_REQUESTED)
-        cancel.save()
     _record_instruction(instruction.account, wire, source="cancel")
     cancel.refresh_from_db()
     return cancel
@@ -1039,18 +1073,20 @@ def _execute_cancel(cancel_id: int, celery_task_id: str | None) -> CancelRequest
 
 def _settle_cancels(instruction: Instruction) -> None:
     """Follow an instruction's terminal cancel state onto the cancel request that asked for it."""
-    outcome = {
-        InstructionStatus.CANCELLED: CancelRequest.Status.CANCELLED,
-        InstructionStatus.CANCEL_FAILED: CancelRequest.Status.CANCEL_FAILED,
-    }.get(instruction.status)
-    if outcome is None:
+    if instruction.status == InstructionStatus.CANCELLED:
+        outcome, reason = CancelRequest.Status.CANCELLED, ""
+    elif instruction.status == InstructionStatus.CANCEL_FAILED:
+        outcome, reason = CancelRequest.Status.CANCEL_FAILED, instruction.rejection_reason or "cancel failed"
+    elif instruction.is_terminal_without_cancel:
+        # It finished (accepted or rejected) before the cancel took effect: the cancel did not happen.
+        outcome = CancelRequest.Status.CANCEL_FAILED
+        reason = f"the instruction became {instruction.status} before the cancel took effect"
+    else:
         return
     for cancel in instruction.cancel_requests.select_for_update().filter(
         status__in=[CancelRequest.Status.CANCEL_REQUESTED, CancelRequest.Status.SUBMITTING]
     ):
         cancel.instruction = instruction
-        reason = instruction.rejection_reason or ""
-        _cancel_decision(cancel, None, "cancel_settled", outcome, reason)
         if outcome == CancelRequest.Status.CANCEL_FAILED:
             cancel.error = reason
-        cancel.save()
+        _cancel_decision(cancel, None, "cancel_settled", outcome, reason)

@@ -61,9 +61,11 @@ def transition(
     before: dict[str, Any] | None = None,
     approver: AbstractBaseUser | None = None,
 ) -> None:
-    """Move the batch to ``to`` if the move exists, and record who, when, from, to and why.
+    """Move the batch to ``to`` if the move exists, save it, and record who, when, from, to and why.
 
-    The caller holds the batch's row lock and saves it in the same transaction.
+    The caller holds the batch's row lock, sets any other fields first, and is inside a transaction.
+    The batch is saved before the audit row is written (the audit commits on its own), so a save
+    that fails leaves no record of a move that never happened.
     """
     current = batch.status
     if to not in TRANSITIONS[current]:
@@ -74,6 +76,7 @@ def transition(
         )
     before = before if before is not None else snapshot(batch)
     batch.status = to
+    batch.save()
     record_decision(
         action=action,
         actor=actor,

@@ -53,3 +53,8 @@ def poll_all_instructions() -> int:
 @shared_task(name="instructions.expire_batches")
 def expire_batches() -> int:
     return services.expire_batches()
+
+
+@shared_task(name="instructions.resume_stuck_submissions")
+def resume_stuck_submissions() -> int:
+    return services.resume_stuck_submissions()

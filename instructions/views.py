@@ -263,8 +263,10 @@ def batch_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def batch_approve(request: HttpRequest, pk: int) -> HttpResponse:
     form = ApproveForm(request.POST)
-    version = form.cleaned_data["version"] if form.is_valid() else None
-    confirm = form.cleaned_data.get("confirm_changes", False) if form.is_valid() else False
+    if not form.is_valid():  # the version the checker reviewed is part of the approval
+        messages.error(request, "Reload the batch and review it before approving.")
+        return redirect("instructions:batch_detail", pk)
+    version, confirm = form.cleaned_data["version"], form.cleaned_data["confirm_changes"]
     return _batch_action(
         request,
         pk,

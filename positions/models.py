@@ -197,7 +197,15 @@ class CloseRequest(FourEyesRequest):
     submitted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(FourEyesRequest.Meta):
-        pass
+        constraints = [
+            *FourEyesRequest.Meta.constraints,
+            # The database's own guard against two open closes of one position (or of the account).
+            models.UniqueConstraint(
+                fields=["account", "instrument_id"],
+                condition=Q(status__in=["pending_approval", "approved", "submitting"]),
+                name="one_open_close_per_position",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"close {self.symbol or 'all positions'} in {self.account.account_id} ({self.status})"

@@ -301,10 +301,14 @@ def _snapshot(request: CloseRequest) -> dict[str, Any]:
     }
 
 
-def _decide(request: CloseRequest, user: AbstractBaseUser, action: str, to: str, reason: str = "") -> None:
+def _decide(
+    request: CloseRequest, user: AbstractBaseUser | None, action: str, to: str, reason: str = ""
+) -> None:
+    """Move the request to ``to``, save it (with any field the caller set), then audit the move."""
     before = _snapshot(request)
     from_state = request.status
     request.status = to
+    request.save()
     record_decision(
         action=action,
         actor=user,
@@ -333,13 +337,17 @@ def request_close(
         raise ActionRefused("That position belongs to another account.")
     if position is not None and position.quantity == 0:
         raise ActionRefused(f"{position.symbol} is already flat: there is nothing to close.")
-    open_requests = CloseRequest.objects.filter(account=account, status__in=CloseRequest.OPEN)
-    duplicate = open_requests.filter(instrument_id=position.instrument_id if position else "").first()
-    if duplicate:
-        raise ActionRefused(
-            f"A close of the same {'position' if position else 'account'} is already open (#{duplicate.pk})."
-        )
     with transaction.atomic():
+        # One close at a time per position, and none beside a close of the whole account: two
+        # approved closes would send two flattening orders and flip the position.
+        Account.objects.select_for_update().filter(pk=account.pk).first()
+        open_requests = CloseRequest.objects.filter(account=account, status__in=CloseRequest.OPEN)
+        if position is not None:
+            open_requests = open_requests.filter(instrument_id__in=[position.instrument_id, ""])
+        duplicate = open_requests.first()
+        if duplicate:
+            what = "every position in the account" if duplicate.closes_all else duplicate.symbol
+            raise ActionRefused(f"A close of {what} is already open (#{duplicate.pk}).", code="duplicate")
         request = CloseRequest.objects.create(
             account=account,
             instrument_id=position.instrument_id if position else "",
@@ -419,17 +427,15 @@ def _execute_close(request_id: int, celery_task_id: str | None) -> CloseRequest:
     with transaction.atomic():
         request = _locked(request_id)
         if request.status == CloseRequest.Status.SUBMITTING:
-            request.status = CloseRequest.Status.FAILED
             request.error = (
                 "The worker stopped while this close was being sent; Clear Street may or may not have "
                 "received it. Check the account's orders before requesting another close."
             )
-            request.save(update_fields=["status", "error"])
+            _decide(request, None, "failed", CloseRequest.Status.FAILED, request.error)
             return request
         if request.status != CloseRequest.Status.APPROVED:
             return request
-        request.status = CloseRequest.Status.SUBMITTING
-        request.save(update_fields=["status"])
+        _decide(request, None, "submitting", CloseRequest.Status.SUBMITTING)
     maker = request.requested_by
     try:
         with (
@@ -453,26 +459,25 @@ def _execute_close(request_id: int, celery_task_id: str | None) -> CloseRequest:
                 )
     except ClearStreetError as exc:
         unknown = isinstance(exc, UpstreamTransportError)
-        request.status = CloseRequest.Status.FAILED
         request.request_id = exc.request_id or ""
         request.error = (
             f"{exc} The close may or may not have reached Clear Street: check the orders before trying again."
             if unknown
             else str(exc)
         )
-        request.save(update_fields=["status", "request_id", "error"])
+        with transaction.atomic():
+            _decide(request, None, "failed", CloseRequest.Status.FAILED, request.error)
         return request
     with transaction.atomic():
         for wire in result.orders:
             _store_order(request, wire)
-        request.status = CloseRequest.Status.SUBMITTED
         request.submitted_at = timezone.now()
         request.request_id = result.request_id or ""
         if result.problems:
             request.error = (
                 f"{len(result.problems)} order(s) in Clear Street's answer could not be read; see the audit."
             )
-        request.save(update_fields=["status", "submitted_at", "request_id", "error"])
+        _decide(request, None, "submitted", CloseRequest.Status.SUBMITTED, f"{len(result.orders)} order(s)")
     return request
 
 

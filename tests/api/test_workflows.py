@@ -270,6 +270,11 @@ def test_closes_over_the_api(desk, apis):
     position = Position.objects.filter(account=desk, quantity__gt=0).first()
     body = {"account_id": 122503, "position_id": position.pk, "note": "flatten"}
     assert error_of(checker.post("/api/v1/close-requests/", body, format="json"))["status"] == 403
+    all_of_it = maker.post("/api/v1/close-requests/", {"account_id": 122503}, format="json").json()
+    assert all_of_it["closes_all"] is True
+    url = f"/api/v1/close-requests/{all_of_it['id']}/"
+    assert error_of(checker.post(f"{url}reject/", {"reason": ""}, format="json"))["status"] == 400
+    assert maker.post(f"{url}withdraw/").json()["status"] == "withdrawn"
     close = maker.post("/api/v1/close-requests/", body, format="json").json()
     assert (close["status"], close["closes_all"], close["symbol"]) == (
         "pending_approval",
@@ -277,16 +282,14 @@ def test_closes_over_the_api(desk, apis):
         position.symbol,
     )
     error = error_of(apis["operations2"].post("/api/v1/close-requests/", body, format="json"))
-    assert error["status"] == 400 and "already open" in error["message"]
+    assert error["status"] == 409 and "already open" in error["message"]
     url = f"/api/v1/close-requests/{close['id']}/"
     assert error_of(maker.post(f"{url}approve/"))["status"] == 403
     assert error_of(apis["superuser"].post("/api/v1/close-requests/999999/approve/"))["status"] == 404
     assert checker.post(f"{url}approve/").json()["status"] == "approved"
-    all_of_it = maker.post("/api/v1/close-requests/", {"account_id": 122503}, format="json").json()
-    assert all_of_it["closes_all"] is True
-    url = f"/api/v1/close-requests/{all_of_it['id']}/"
-    assert error_of(checker.post(f"{url}reject/", {"reason": ""}, format="json"))["status"] == 400
-    assert maker.post(f"{url}withdraw/").json()["status"] == "withdrawn"
+    # No close of the whole account beside an open close of one of its positions.
+    refused = error_of(maker.post("/api/v1/close-requests/", {"account_id": 122503}, format="json"))
+    assert refused["status"] == 409 and "already open" in refused["message"]
     error = error_of(
         maker.post("/api/v1/close-requests/", {"account_id": 122503, "position_id": 1}, format="json")
     )

@@ -54,7 +54,12 @@ def test_request_approve_execute_stores_the_orders(synced, users):
     decisions = AuditEntry.objects.filter(
         subject_type="close_request", subject_id=str(request.pk), kind="decision"
     )
-    assert [d.action for d in decisions.order_by("id")] == ["requested_close", "approved"]
+    assert [d.action for d in decisions.order_by("id")] == [
+        "requested_close",
+        "approved",
+        "submitting",
+        "submitted",
+    ]
 
 
 def test_close_pages_show_the_orders(client, synced, users):
