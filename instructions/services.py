@@ -79,6 +79,7 @@ class BatchInvalid(ActionRefused):
 
     def __init__(self, errors: list[RowError]) -> None:
         self.errors = errors
+        self.account: Account | None = None  # set when several accounts' batches were drafted at once
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         super().__init__(f"Row {first.row + 1}: {first.message}{more}", code="invalid")
@@ -290,26 +291,46 @@ def _require_open_window(business_date: date) -> None:
         )
 
 
-def create_batch(user: AbstractBaseUser, account: Account, specs: Sequence[RowSpec], note: str = "") -> Batch:
+def create_batches(
+    user: AbstractBaseUser, groups: Sequence[tuple[Account, Sequence[RowSpec]]], note: str = ""
+) -> list[Batch]:
+    """Draft one batch per account, all or none: every group is validated before any is created.
+
+    A ``BatchInvalid`` names the account it is about in ``.account``.
+    """
     require_maker(user, "draft instruction batches")
     business_date = clock.business_date()
     _require_open_window(business_date)
-    validated = validate_rows(account, specs, business_date=business_date)
+    validated = []
+    for account, specs in groups:
+        try:
+            validated.append((account, validate_rows(account, specs, business_date=business_date)))
+        except BatchInvalid as invalid:
+            invalid.account = account
+            raise
+    batches = []
     with transaction.atomic():
-        batch = Batch.objects.create(
-            account=account, business_date=business_date, created_by=user, note=note.strip()
-        )
-        _write_rows(batch, validated)
+        for account, rows in validated:
+            batch = Batch.objects.create(
+                account=account, business_date=business_date, created_by=user, note=note.strip()
+            )
+            _write_rows(batch, rows)
+            batches.append(batch)
+    for batch in batches:  # audited once the batches exist
         record_decision(
             action="drafted",
             actor=user,
             subject_type="batch",
             subject_id=batch.pk,
-            account_id=account.account_id,
+            account_id=batch.account.account_id,
             to_state=batch.status,
             after=states.snapshot(batch),
         )
-    return batch
+    return batches
+
+
+def create_batch(user: AbstractBaseUser, account: Account, specs: Sequence[RowSpec], note: str = "") -> Batch:
+    return create_batches(user, [(account, specs)], note)[0]
 
 
 def update_batch(

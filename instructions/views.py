@@ -103,27 +103,17 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             if not forms_by_account:
                 messages.error(request, "Every row was removed: nothing to draft.")
                 return redirect("positions:list")
-            created = []
+            accounts = Account.objects.in_bulk(list(forms_by_account))
+            groups = [
+                (accounts[pk], [form.spec() for form in forms]) for pk, forms in forms_by_account.items()
+            ]
             try:
-                for account_pk, forms in forms_by_account.items():
-                    account = Account.objects.get(pk=account_pk)
-                    specs = [form.spec() for form in forms]
-                    try:
-                        created.append(
-                            services.create_batch(request.user, account, specs, note.cleaned_data["note"])
-                        )
-                    except services.BatchInvalid as invalid:
-                        _mark_rows(forms, invalid)
-                        raise
+                created = services.create_batches(request.user, groups, note.cleaned_data["note"])
+            except services.BatchInvalid as invalid:
+                _mark_rows(forms_by_account[invalid.account.pk], invalid)
+                messages.error(request, "Nothing was drafted: fix the rows marked below.")
             except ActionRefused as exc:
-                for batch in created:
-                    services.withdraw_batch(request.user, batch.pk)
-                messages.error(
-                    request,
-                    "Nothing was drafted: fix the rows marked below."
-                    if isinstance(exc, services.BatchInvalid)
-                    else exc.message,
-                )
+                messages.error(request, exc.message)
             else:
                 if len(created) == 1:
                     messages.success(

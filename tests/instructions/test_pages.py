@@ -212,3 +212,34 @@ def test_position_page_shows_its_instructions_and_the_audit_rows_that_touched_it
     assert {"drafted", "approved"} <= {e.action for e in audit}
     unrelated = client.get(reverse("positions:detail", args=[other.pk])).context["audit_entries"]
     assert batch.request_id not in {e.request_id for e in unrelated}
+
+
+def test_drafting_for_two_accounts_is_all_or_nothing(client, users, desk):
+    from positions import services as positions
+
+    floor, _ = positions.register_account(0)
+    run, _ = positions.request_sync(floor, enqueue=False)
+    positions.run_sync(run.pk)
+    mine = option(desk, "AAPL", put_call="C")
+    theirs = (
+        Position.objects.filter(account=floor, instrument_type="OPTION", quantity__gt=0)
+        .order_by("symbol")
+        .first()
+    )
+    stock = Position.objects.get(account=desk, symbol="AAPL")
+    client.force_login(users["operations"])
+    rows = [
+        {
+            "position_id": theirs.pk,
+            "instruction_type": "EXERCISE",
+            "quantity": "1",
+            "override_reason": "desk call",
+        },
+        {"position_id": stock.pk, "instruction_type": "EXERCISE", "quantity": "1"},
+    ]
+    response = client.post(reverse("instructions:batch_new"), formset_post(rows))
+    assert response.status_code == 200 and "AAPL is not an option" in response.content.decode()
+    assert not Batch.objects.exists(), "no batch (not even a withdrawn one) for the valid account"
+    rows[1] = {"position_id": mine.pk, "instruction_type": "EXERCISE", "quantity": "1"}
+    client.post(reverse("instructions:batch_new"), formset_post(rows))
+    assert sorted(Batch.objects.values_list("account__account_id", flat=True)) == [0, 122503]
