@@ -99,19 +99,22 @@ def subprocess_database_url() -> str:
     return urlunsplit(parts._replace(path="/" + settings.DATABASES["default"]["NAME"]))
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, sandbox_process) -> Iterator[subprocess.Popen]:
-    """A real Celery worker over Redis, on this run's own queue, against the test database and sandbox."""
+def start_worker(queue: str, name: str, base_url: str) -> subprocess.Popen:
+    """A real Celery worker over Redis on ``queue``, against the test database and the given sandbox.
+
+    It runs in a session of its own, so a test can kill it and its pool with one signal.
+    """
     env = {
         **os.environ,
         "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": settings.REDIS_URL,
-        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-        "CLEAR_STREET_BASE_URL": sandbox_process.base_url,
+        "CELERY_QUEUE": queue,
+        "CLEAR_STREET_BASE_URL": base_url,
         "CLEAR_STREET_API_KEY": settings.SANDBOX_DEFAULT_API_KEY,
         "PYTHONUNBUFFERED": "1",
     }
-    log = (BASE_DIR / "var" / "test-worker.log").open("w")
+    log = (BASE_DIR / "var" / f"test-{name}.log").open("w")
+    node = f"{name}-{os.getpid()}@{os.uname().nodename}"
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -123,28 +126,39 @@ def celery_worker_process(django_db_setup, sandbox_process) -> Iterator[subproce
             "-l",
             "INFO",
             "-Q",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
+            queue,
             "--concurrency",
             "2",
             "-n",
-            f"test-{os.getpid()}@%h",
+            node,
         ],
         cwd=BASE_DIR,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     from backoffice.celery import app
 
     deadline = time.monotonic() + 60
-    while not app.control.ping(timeout=0.5, destination=[f"test-{os.getpid()}@{os.uname().nodename}"]):
+    while not app.control.ping(timeout=0.5, destination=[node]):
         if worker.poll() is not None or time.monotonic() > deadline:
             worker.kill()
             raise RuntimeError(f"Celery worker did not start; see {log.name}")
-    yield worker
+    return worker
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
     worker.terminate()
     try:
         worker.wait(timeout=20)
     except subprocess.TimeoutExpired:
         worker.kill()
-    log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, sandbox_process) -> Iterator[subprocess.Popen]:
+    """A real Celery worker over Redis, on this run's own queue, against the test database and sandbox."""
+    worker = start_worker(settings.CELERY_TASK_DEFAULT_QUEUE, "worker", sandbox_process.base_url)
+    yield worker
+    stop_worker(worker)

@@ -248,6 +248,21 @@ def test_two_checkers_approving_at_once_produce_one_submission(desk, users):
     assert sorted(outcomes) == ["approved", "invalid_transition"]
     assert AuditEntry.objects.filter(subject_id=str(batch.pk), action="approved").count() == 1
 
+    # Even if the submit task were delivered twice at once, one submission reaches Clear Street.
+    def submit():
+        try:
+            services.submit_batch(batch.pk)
+        finally:
+            connections.close_all()
+
+    senders = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in senders:
+        thread.start()
+    for thread in senders:
+        thread.join()
+    assert Batch.objects.get(pk=batch.pk).status == S.SUBMITTED
+    assert len(submit_calls(batch)) == 1
+
 
 def test_batches_expire_after_the_cutoff(desk, users, sandbox):
     batch = draft(desk, users["operations"], (option(desk, "AAPL", put_call="C"), "EXERCISE", 1))
