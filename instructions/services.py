@@ -626,13 +626,18 @@ def _submit_batch(batch_id: int, *, celery_task_id: str | None, final_attempt: b
 
 
 def _reconcile(batch: Batch, rows: list[BatchRow], client: ClearStreetClient) -> set[str]:
-    """Read the account's instructions and link every row Clear Street already has; return their keys."""
+    """Before sending: link every row an earlier attempt got through; return their keys."""
     if batch.submit_attempts <= 1 and not batch.request_id and not any(r.status for r in rows):
         return set()  # a first attempt: nothing can be upstream yet
+    return _link_upstream(batch, rows, client, why="to reconcile")
+
+
+def _link_upstream(batch: Batch, rows: list[BatchRow], client: ClearStreetClient, *, why: str) -> set[str]:
+    """Read the account's instruction list, mirror the rows Clear Street has by key, return those keys."""
     try:
         listing = client.list_instructions(batch.account.account_id)
     except ClearStreetError as exc:
-        raise SubmitLater(f"could not read the instruction list to reconcile: {exc}") from exc
+        raise SubmitLater(f"could not read the instruction list {why}: {exc}") from exc
     wanted = {row.instruction_id: row for row in rows}
     matched = [
         (wire, wanted[wire.instruction_id]) for wire in listing.instructions if wire.instruction_id in wanted
@@ -650,7 +655,7 @@ def _send(batch: Batch, rows: list[BatchRow], client: ClearStreetClient) -> None
     except Conflict as exc:
         # Duplicates: our keys are already there (an earlier attempt landed). Link them, not a failure.
         Batch.objects.filter(pk=batch.pk).update(request_id=exc.request_id or "")
-        found = _reconcile_after_conflict(batch, rows, client)
+        found = _link_upstream(batch, rows, client, why="after a duplicate answer")
         for index, row in enumerate(rows):
             if row.instruction_id not in found:
                 _reject_row(row, _row_reason(exc, row, index) or f"duplicate instruction: {exc.message}")
@@ -687,19 +692,6 @@ def _send(batch: Batch, rows: list[BatchRow], client: ClearStreetClient) -> None
             else:
                 accepted.append((wire, row))
         _record_instructions(batch.account, accepted, source="submit", request_id=result.request_id or "")
-
-
-def _reconcile_after_conflict(batch: Batch, rows: list[BatchRow], client: ClearStreetClient) -> set[str]:
-    try:
-        listing = client.list_instructions(batch.account.account_id)
-    except ClearStreetError as exc:
-        raise SubmitLater(f"duplicate answer, and the instruction list could not be read: {exc}") from exc
-    wanted = {row.instruction_id: row for row in rows}
-    matched = [
-        (wire, wanted[wire.instruction_id]) for wire in listing.instructions if wire.instruction_id in wanted
-    ]
-    _record_instructions(batch.account, matched, source="reconcile")
-    return {wire.instruction_id for wire, _ in matched}
 
 
 def _row_reason(exc: UpstreamHTTPError, row: BatchRow, index: int) -> str | None:
@@ -755,66 +747,32 @@ def _finish(batch_id: int, failure: str | None = None) -> Batch:
 # --- the instruction mirror ----------------------------------------------------------------------
 
 
-def _record_instruction(
-    account: Account, wire: WireInstruction, *, source: str, row: BatchRow | None = None, request_id: str = ""
-) -> Instruction | None:
-    """Upsert one instruction from Clear Street, keeping every status change as history."""
-    if not wire.is_stored_upstream:
-        return None
-    if row is None:
-        row = BatchRow.objects.filter(instruction_id=wire.instruction_id, batch__account=account).first()
-    with transaction.atomic():
-        existing = Instruction.objects.select_for_update().filter(pk=wire.id).first()
-        previous = existing.status if existing else ""
-        fields = {
-            "account": account,
-            "instruction_id": wire.instruction_id,
-            "instruction_type": wire.instruction_type,
-            "instrument_id": wire.instrument_id,
-            "symbol": wire.symbol or (row.symbol if row else ""),
-            "quantity": wire.quantity,
-            "status": wire.status,
-            "accepted_quantity": wire.accepted_quantity,
-            "rejection_reason": wire.rejection_reason,
-            "created_at": wire.created_at,
-            "updated_at": wire.updated_at,
-        }
-        if row is not None:
-            fields["batch_row"] = row
-        instruction, _ = Instruction.objects.update_or_create(id=wire.id, defaults=fields)
-        if previous != wire.status:
-            StatusChange.objects.create(
-                instruction=instruction,
-                from_status=previous,
-                to_status=wire.status,
-                source=source,
-                request_id=request_id or "",
-                detail=wire.rejection_reason or "",
-            )
-        if row is not None and row.status != wire.status:
-            BatchRow.objects.filter(pk=row.pk).update(
-                status=wire.status, rejection_reason=wire.rejection_reason or ""
-            )
-        _settle_cancels(instruction)
-    return instruction
-
-
 def _record_instructions(
     account: Account,
-    pairs: Sequence[tuple[WireInstruction, BatchRow]],
+    pairs: Sequence[tuple[WireInstruction, BatchRow | None]],
     *,
     source: str,
     request_id: str = "",
-) -> None:
-    """``_record_instruction`` for many rows of one batch at once, in one transaction.
+) -> dict[str, Instruction]:
+    """Mirror instructions Clear Street reported, in one transaction and a fixed number of statements.
 
-    The same writes as calling it for each pair in turn: upsert every instruction Clear Street
-    stores (linked to its row), one history entry per change of status, the rows' new statuses and
-    the cancels a terminal status settles; but with a fixed number of statements, not five per row.
+    Upserts every instruction it stores, linked to its batch row (given, or found by its key; an
+    instruction entered elsewhere has none), keeps one history entry per change of status, updates
+    the rows' statuses, and settles the cancels a terminal status decides. Returns them by id.
     """
     pairs = [(wire, row) for wire, row in pairs if wire.is_stored_upstream]
     if not pairs:
-        return
+        return {}
+    unknown_keys = {wire.instruction_id for wire, row in pairs if row is None}
+    rows_by_key = (
+        {
+            r.instruction_id: r
+            for r in BatchRow.objects.filter(batch__account=account, instruction_id__in=unknown_keys)
+        }
+        if unknown_keys
+        else {}
+    )
+    pairs = [(wire, row or rows_by_key.get(wire.instruction_id)) for wire, row in pairs]
     now = timezone.now()
     with transaction.atomic():
         ids = sorted({wire.id for wire, _ in pairs})  # locks always taken in the same order
@@ -834,7 +792,7 @@ def _record_instructions(
                 instruction_id=wire.instruction_id,
                 instruction_type=wire.instruction_type,
                 instrument_id=wire.instrument_id,
-                symbol=wire.symbol or row.symbol,
+                symbol=wire.symbol or (row.symbol if row else ""),
                 quantity=wire.quantity,
                 status=wire.status,
                 accepted_quantity=wire.accepted_quantity,
@@ -858,7 +816,7 @@ def _record_instructions(
                 )
             previous[wire.id] = wire.status
             latest[wire.id] = instruction
-            if row.status != wire.status:
+            if row is not None and row.status != wire.status:
                 row_updates.setdefault((wire.status, wire.rejection_reason or ""), []).append(row.pk)
         # INSERT ... ON CONFLICT (id) DO UPDATE: what update_or_create does, first_seen_at kept.
         Instruction.objects.bulk_create(
@@ -886,6 +844,7 @@ def _record_instructions(
             BatchRow.objects.filter(pk__in=row_ids).update(status=status, rejection_reason=reason)
         for instruction in latest.values():
             _settle_cancels(instruction)
+    return latest
 
 
 def sync_instructions(account: Account, *, celery_task_id: str | None = None) -> int:
@@ -901,11 +860,13 @@ def sync_instructions(account: Account, *, celery_task_id: str | None = None) ->
         ClearStreetClient() as client,
     ):
         listing = client.list_instructions(account.account_id)
-    changed = 0
-    for wire in listing.instructions:
-        instruction = _record_instruction(account, wire, source="sync", request_id=listing.request_id or "")
-        if instruction is not None and before.get(instruction.pk) != instruction.status:
-            changed += 1
+    mirrored = _record_instructions(
+        account,
+        [(wire, None) for wire in listing.instructions],
+        source="sync",
+        request_id=listing.request_id or "",
+    )
+    changed = sum(before.get(pk) != instruction.status for pk, instruction in mirrored.items())
     for problem in listing.problems:
         logger.warning(
             "instruction row %s of account %s unreadable: %s",
@@ -1087,7 +1048,7 @@ def _execute_cancel(cancel_id: int, celery_task_id: str | None) -> CancelRequest
         cancel = _lock_cancel(cancel_id)
         cancel.request_id = ""
         _cancel_decision(cancel, None, "cancel_sent", CancelRequest.Status.CANCEL_REQUESTED)
-    _record_instruction(instruction.account, wire, source="cancel")
+    _record_instructions(instruction.account, [(wire, None)], source="cancel")
     cancel.refresh_from_db()
     return cancel
 
