@@ -16,42 +16,11 @@ from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
-from backoffice.audit.models import GENESIS_HASH
+from backoffice.audit.models import BODY_FIELDS, GENESIS_HASH, SUMMARY_FIELDS
 
-# Every column a row's hash covers, in no particular order (keys are sorted when serialised).
-CONTENT_FIELDS: tuple[str, ...] = (
-    "occurred_at",
-    "kind",
-    "method",
-    "path",
-    "endpoint",
-    "query",
-    "request_headers",
-    "request_body",
-    "status_code",
-    "response_body",
-    "response_text",
-    "request_id",
-    "duration_ms",
-    "error_class",
-    "error_message",
-    "attempt",
-    "action",
-    "from_state",
-    "to_state",
-    "reason",
-    "before",
-    "after",
-    "actor_id",
-    "actor_username",
-    "approver_id",
-    "approver_username",
-    "account_id",
-    "subject_type",
-    "subject_id",
-    "celery_task_id",
-    "sync_run_id",
-)
+# Every column a row's hash covers: all it says but its id and the chain's own two columns
+# (order does not matter: keys are sorted when serialised).
+CONTENT_FIELDS: tuple[str, ...] = (*(name for name in SUMMARY_FIELDS if name != "id"), *BODY_FIELDS)
 
 _NUMBER_CONTEXT = decimal.Context(prec=1000)
 # What json.dumps does to a string with its defaults (ASCII escapes), without its per-call set-up.
