@@ -307,14 +307,7 @@ class BatchViewSet(
     def _edit(self, request: Request, pk: str, serializer_class) -> Response:
         self._check_exists(pk)
         data = _body(serializer_class, request)
-        if "rows" in data:
-            specs = self._specs(data["rows"])
-        else:  # PATCH of the note alone: the rows stay as they are
-            rows = Batch.objects.get(pk=pk).rows.all()
-            specs = [
-                instructions.RowSpec(r.position_id or 0, r.instruction_type, r.quantity, r.override_reason)
-                for r in rows
-            ]
+        specs = self._specs(data["rows"]) if "rows" in data else None  # None: the note alone
         batch = instructions.update_batch(request.user, int(pk), specs, note=data.get("note"))
         return self._answer(batch)
 

@@ -334,9 +334,13 @@ def create_batch(user: AbstractBaseUser, account: Account, specs: Sequence[RowSp
 
 
 def update_batch(
-    user: AbstractBaseUser, batch_id: int, specs: Sequence[RowSpec], note: str | None = None
+    user: AbstractBaseUser, batch_id: int, specs: Sequence[RowSpec] | None, note: str | None = None
 ) -> Batch:
-    """Edit a draft, or a batch waiting for approval (which sends it back to the end of the queue)."""
+    """Edit a draft, or a batch waiting for approval (which sends it back to the end of the queue).
+
+    ``specs=None`` keeps the rows as they are (a change of the note alone); they are checked again
+    all the same, since any edit is a new version for the checker.
+    """
     with transaction.atomic():
         batch = _lock(batch_id)
         if batch.created_by_id != user.pk:
@@ -346,6 +350,11 @@ def update_batch(
             raise ActionRefused(
                 f"Batch #{batch.pk} is {batch.get_status_display().lower()}; it can no longer be edited."
             )
+        if specs is None:
+            specs = [
+                RowSpec(r.position_id or 0, r.instruction_type, r.quantity, r.override_reason)
+                for r in batch.rows.all()
+            ]
         validated = validate_rows(batch.account, specs, business_date=batch.business_date, batch_id=batch.pk)
         before = states.snapshot(batch)
         _write_rows(batch, validated)

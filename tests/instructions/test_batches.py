@@ -413,3 +413,17 @@ def test_instructions_entered_elsewhere_appear_unlinked(desk, users):
     elsewhere = Instruction.objects.filter(account=desk, batch_row__isnull=True)
     assert elsewhere.exists(), "the demo account has instructions entered outside the back-office"
     assert StatusChange.objects.filter(instruction__in=elsewhere, source="sync").exists()
+
+
+def test_a_change_of_the_note_alone_keeps_the_rows_and_makes_a_new_version(desk, users):
+    itm = option(desk, "AAPL", put_call="C")
+    batch = draft(desk, users["operations"], (itm, "EXERCISE", 2))
+    rows_before = list(
+        batch.rows.values_list("instrument_id", "instruction_type", "quantity", "instruction_id")
+    )
+    edited = services.update_batch(users["operations"], batch.pk, None, note="for the 16:00 run")
+    assert edited.note == "for the 16:00 run" and edited.version == batch.version + 1
+    assert (
+        list(edited.rows.values_list("instrument_id", "instruction_type", "quantity", "instruction_id"))
+        == rows_before
+    )
