@@ -79,9 +79,11 @@ def test_a_terminal_instruction_cannot_be_cancelled(desk, users, sandbox, sent):
     sandbox.advance(60)
     services.sync_instructions(desk)
     assert Instruction.objects.get(pk=sent.pk).status == "CANCELLED"
+    cancel.refresh_from_db()
+    assert cancel.status == C.CANCELLED
     with pytest.raises(ActionRefused, match="nothing to cancel"):
         services.request_cancel(users["operations"], sent.pk)
-    assert cancel.pk
+    assert CancelRequest.objects.filter(instruction=sent).count() == 1, "the refused request left nothing"
 
 
 def test_clear_street_says_terminal_409(desk, users, sandbox, sent):

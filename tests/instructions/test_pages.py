@@ -34,14 +34,24 @@ def test_worksheet_shows_every_expiring_option_with_its_outcome_and_deadlines(cl
     assert {row.position.symbol for row in sheet.rows} == set(
         Position.objects.filter(account=desk, expiration_date=sheet.day).values_list("symbol", flat=True)
     )
-    by_symbol = {row.position.symbol.split()[0] + row.position.symbol[-15:]: row for row in sheet.rows}
     outcomes = {row.position.symbol: (row.default.value, row.is_long) for row in sheet.rows}
     assert ("EXERCISED", True) in outcomes.values()  # a long ITM contract
     assert ("LAPSES", True) in outcomes.values()  # a long OTM contract
     assert ("NO_ASSIGNMENT_EXPECTED", False) in outcomes.values()  # the short OTM call
     html = response.content.decode()
     assert "17:30 ET" in html and "16:30 ET" in html  # CEA deadline and the firm's cutoff
-    assert by_symbol
+    # The underlying's price is the account's own position in it, where the book has one.
+    for row in sheet.rows:
+        stock = Position.objects.filter(
+            account=desk, instrument_id=row.position.underlying_instrument_id
+        ).first()
+        assert row.underlying_price == (stock.instrument_price if stock else None)
+    priced = [row for row in sheet.rows if row.underlying_price is not None]
+    assert priced and all(
+        row.in_the_money
+        == (row.underlying_price - row.position.strike) * (1 if row.position.put_call == "C" else -1)
+        for row in priced
+    )
 
 
 def test_worksheet_query_count_does_not_grow_with_rows(client, users, desk):

@@ -11,7 +11,6 @@ from django.utils import timezone
 from backoffice import clock
 from backoffice.audit.models import AuditEntry
 from backoffice.celery import app
-from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.workflow import ActionRefused
 from instructions import services
 from instructions.models import Batch, CancelRequest, Instruction
@@ -162,4 +161,3 @@ def test_the_close_executor_records_its_moves(desk, users):
         ("submitting", "submitting"),
         ("submitted", "submitted"),
     ]
-    assert ClearStreetClient
