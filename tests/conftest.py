@@ -19,7 +19,7 @@ from django.contrib.auth.models import Group
 
 from backoffice import embedded, roles
 
-pytest_plugins = ["tests.fixtures.sandbox"]
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.desk"]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"  # test users only
@@ -97,6 +97,14 @@ def subprocess_database_url() -> str:
     """The URL of the test database, for processes the tests start (a worker, a benchmark)."""
     parts = urlsplit(settings.DATABASE_URL)
     return urlunsplit(parts._replace(path="/" + settings.DATABASES["default"]["NAME"]))
+
+
+def wait_for(predicate, timeout: float = 60) -> None:
+    """Poll until ``predicate()`` holds, for work a real worker does in the background."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the worker"
+        time.sleep(0.2)
 
 
 def start_worker(queue: str, name: str, base_url: str) -> subprocess.Popen:

@@ -40,7 +40,3 @@ def error_of(response) -> dict:
     assert error["status"] == response.status_code
     assert error["message"] and error["message"][0].isupper()
     return error
-
-
-# The instructions tests' synced demo desk (account 122503 on the sandbox's expiration day).
-from tests.instructions.conftest import desk, option  # noqa: E402, F401

@@ -10,7 +10,8 @@ from instructions import services as instruction_services
 from instructions.models import Batch
 from positions import queries
 from positions.models import CloseRequest, Order, Position, SyncRun
-from tests.api.conftest import error_of, option
+from tests.api.conftest import error_of
+from tests.fixtures.desk import option
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "audit"])
 

@@ -8,43 +8,19 @@ submit call by its request_id.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
-from backoffice import clock
 from backoffice.audit.models import AuditEntry
-from instructions import services as instructions
 from instructions.models import Batch
 from instructions.tasks import sync_instructions
-from positions import services as positions
+from tests.conftest import wait_for
 from tests.e2e.conftest import login, logout
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases=["default", "audit"])]
 
 
-@pytest.fixture
-def expiration_day(sandbox, settings):
-    settings.CLEAR_STREET_BASE_URL = sandbox.base_url
-    settings.CLEAR_STREET_API_KEY = sandbox.api_key
-    settings.MARKET_CLOCK = "sandbox"
-    clock.clear_cache()
-    account, _ = positions.register_account(122503)
-    run, _ = positions.request_sync(account, enqueue=False)
-    positions.run_sync(run.pk)
-    instructions.sync_instructions(account)  # the desk sees what is already in flight upstream
-    yield account
-    clock.clear_cache()
-
-
-def wait_for(predicate, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.25)
-
-
-def test_the_desks_expiration_day(page, live_server, users, expiration_day, sandbox, celery_worker_process):
+def test_the_desks_expiration_day(page, live_server, users, desk, sandbox, celery_worker_process):
     login(page, live_server, "ops_alice")
     page.click("nav >> text=Worksheet")
     assert "Fri 24 Apr 2026" in page.locator(".page-head").inner_text()
@@ -84,7 +60,7 @@ def test_the_desks_expiration_day(page, live_server, users, expiration_day, sand
     assert statuses == ["SENT", "SENT"]
 
     sandbox.advance(60)  # the clearing venue accepts them; the poll brings the news
-    sync_instructions.delay(expiration_day.pk).get(timeout=60)
+    sync_instructions.delay(desk.pk).get(timeout=60)
     page.reload()
     assert page.locator("#batch-rows tbody tr td:last-child .pill").all_inner_texts() == [
         "ACCEPTED",

@@ -4,12 +4,12 @@ requests a close; a supervisor approves it; the orders from the sandbox appear."
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from positions import services
 from positions.models import CloseRequest
+from tests.conftest import wait_for
 from tests.e2e.conftest import login, logout
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases=["default", "audit"])]
@@ -66,10 +66,8 @@ def test_operations_requests_a_close_and_a_supervisor_approves_it(
 
     # The Celery worker sends the close to the sandbox; the page shows it once it is in.
     close = CloseRequest.objects.get(pk=int(close_url.rstrip("/").rsplit("/", 1)[1]))
-    deadline = time.monotonic() + 60
-    while close.status in CloseRequest.OPEN and time.monotonic() < deadline:
-        time.sleep(0.2)
-        close.refresh_from_db()
+    wait_for(lambda: CloseRequest.objects.get(pk=close.pk).status not in CloseRequest.OPEN)
+    close.refresh_from_db()
     page.reload()
     assert "Submitted" in page.locator(".page-head").inner_text(), close.error
     orders = page.locator("#orders tbody tr")

@@ -19,7 +19,7 @@ from instructions.models import Batch, BatchRow, Instruction, StatusChange
 from instructions.queries import allowed_contracts
 from instructions.services import BatchInvalid, RowSpec
 from positions.models import Position
-from tests.instructions.conftest import option
+from tests.fixtures.desk import option
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "audit"])
 S = Batch.Status

@@ -9,7 +9,7 @@ from backoffice.workflow import ActionRefused
 from instructions import services
 from instructions.models import CancelRequest, Instruction
 from instructions.services import RowSpec
-from tests.instructions.conftest import option
+from tests.fixtures.desk import option
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "audit"])
 C = CancelRequest.Status

@@ -13,7 +13,7 @@ from django.urls import reverse
 from backoffice.audit.models import AuditEntry
 from instructions.models import Batch, Instruction
 from positions.models import Position
-from tests.instructions.conftest import option
+from tests.fixtures.desk import option
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "audit"])
 

@@ -17,7 +17,7 @@ from instructions.models import Batch, CancelRequest, Instruction
 from instructions.services import RowSpec
 from positions import services as positions
 from positions.models import CloseRequest, Position
-from tests.instructions.conftest import option
+from tests.fixtures.desk import option
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "audit"])
 S = Batch.Status

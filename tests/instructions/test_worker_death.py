@@ -16,17 +16,10 @@ from backoffice.clearstreet.client import ClearStreetClient
 from instructions import services
 from instructions.models import Batch
 from instructions.services import RowSpec
-from tests.conftest import start_worker, stop_worker
-from tests.instructions.conftest import option
+from tests.conftest import start_worker, stop_worker, wait_for
+from tests.fixtures.desk import option
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, databases=["default", "audit"])]
-
-
-def wait_for(predicate, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def test_a_worker_killed_mid_submit_is_finished_by_the_next_without_a_second_submission(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -12,6 +10,7 @@ from backoffice.audit.models import AuditEntry
 from backoffice.workflow import ActionRefused
 from positions import services
 from positions.models import CloseRequest, Order, Position
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "audit"])
 
@@ -171,9 +170,7 @@ def test_a_task_redelivered_mid_submit_does_not_send_twice(synced, users):
 def test_approval_runs_the_close_on_a_real_worker(synced, users, celery_worker_process, sandbox):
     request = services.request_close(users["operations"], synced, position=aapl(synced))
     services.approve_close(users["supervisors"], request.pk)
-    deadline = time.monotonic() + 60
-    while request.status in CloseRequest.OPEN and time.monotonic() < deadline:
-        time.sleep(0.2)
-        request.refresh_from_db()
+    wait_for(lambda: CloseRequest.objects.get(pk=request.pk).status not in CloseRequest.OPEN)
+    request.refresh_from_db()
     assert request.status == CloseRequest.Status.SUBMITTED, request.error
     assert request.orders.count() == 1

@@ -11,6 +11,7 @@ from django.db import connections
 from backoffice.audit.models import AuditEntry
 from positions import services
 from positions.models import Account, Position, PositionStage, SyncRun
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "audit"])
 
@@ -149,12 +150,9 @@ def test_two_workers_on_one_run_sync_it_once(upstream):
 def test_sync_through_a_real_worker(upstream, celery_worker_process, settings):
     account, _ = services.register_account(19816)
     run, _ = services.request_sync(account)
-    import time
 
-    deadline = time.monotonic() + 60
-    while run.is_active and time.monotonic() < deadline:
-        time.sleep(0.2)
-        run.refresh_from_db()
+    wait_for(lambda: not SyncRun.objects.get(pk=run.pk).is_active)
+    run.refresh_from_db()
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     assert run.celery_task_id
     assert Position.objects.filter(account=account, symbol="AAPL").exists()
