@@ -109,6 +109,7 @@ class Batch(models.Model):
 class BatchRow(models.Model):
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="rows")
     instruction_type = models.CharField(max_length=24, choices=InstructionType.choices)
+    # SET_NULL is also the database constraint (migration 0004): the sync removes positions in SQL.
     position = models.ForeignKey(Position, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     instrument_id = models.CharField(max_length=64)
     symbol = models.CharField(max_length=64)

@@ -50,7 +50,9 @@ class PositionType(models.TextChoices):
 class Position(models.Model):
     """One holding as Clear Street last reported it, plus the OSI symbol decoded once at sync."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="positions")
+    # Every index is paid for on each row a sync writes: the unique (account, instrument_id) one
+    # serves lookups by account, so the foreign key gets none of its own.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="positions", db_index=False)
     instrument_id = models.CharField(max_length=64)
     symbol = models.CharField(max_length=64)
     instrument_type = models.CharField(max_length=32, choices=InstrumentType.choices)
@@ -75,10 +77,24 @@ class Position(models.Model):
     put_call = models.CharField(max_length=1, null=True, blank=True, choices=[("C", "Call"), ("P", "Put")])
     strike = WireDecimalField(null=True, blank=True)
     # Bookkeeping of the mirror.
+    wire_digest = models.BinaryField(
+        null=True,
+        editable=False,
+        help_text="Fingerprint of the mirrored columns: a sync skips rows it matches.",
+    )
     first_seen_at = models.DateTimeField()
     updated_at = models.DateTimeField(help_text="When a sync last changed this row.")
+    # Which run last changed the row, for the page's link. No database constraint or index: checked
+    # per row at commit, the constraint cost a sync of 100,000 new positions half a second, and it
+    # guards nothing (runs are only deleted with their account, which takes its positions along).
     last_sync = models.ForeignKey(
-        "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "SyncRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
 
     class Meta:
@@ -90,7 +106,6 @@ class Position(models.Model):
             models.Index(fields=["account", "symbol"]),
             models.Index(fields=["expiration_date", "account"]),
             models.Index(fields=["underlying_root"]),
-            models.Index(fields=["instrument_type", "position_type"]),
         ]
 
     def __str__(self) -> str:
@@ -103,24 +118,6 @@ class Position(models.Model):
     @property
     def is_short(self) -> bool:
         return self.quantity < 0
-
-
-class PositionStage(models.Model):
-    """Rows of a sync in flight, kept out of the mirror until every page has arrived.
-
-    Each page is copied here as it arrives (committed, so progress is visible); the last step swaps
-    the whole set into ``Position`` in one transaction, and a failed sync deletes its rows here.
-    """
-
-    sync_run = models.ForeignKey("SyncRun", on_delete=models.CASCADE, related_name="+")
-    instrument_id = models.CharField(max_length=64)
-    row = models.JSONField(help_text="The typed row, decimals as strings.")
-
-    class Meta:
-        indexes = [models.Index(fields=["sync_run", "instrument_id"])]
-
-    def __str__(self) -> str:
-        return f"staged {self.instrument_id} of sync #{self.sync_run_id}"
 
 
 class SyncRun(models.Model):

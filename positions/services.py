@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
-from dataclasses import fields as dataclass_fields
+from collections.abc import Iterator
 from datetime import timedelta
 from operator import attrgetter
 from typing import Any
@@ -21,17 +21,18 @@ from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError, UpstreamTransportError
 from backoffice.clearstreet.types import Order as WireOrder
 from backoffice.clearstreet.types import Position as WirePosition
+from backoffice.clearstreet.types import PositionsPage, RowProblem
 from backoffice.prefetch import prefetched
 from backoffice.workflow import ActionRefused, require_maker
 from positions import osi
-from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position, PositionStage, SyncRun
+from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position, SyncRun
 
 logger = logging.getLogger(__name__)
 
 MAX_SKIPPED_KEPT = 200  # rows kept verbatim on the run; the count covers all of them
 
-# Columns copied from the staged row into the mirror, in order, with their SQL types: the seeds'
-# Position fields as Clear Street sends them, then what the sync decodes from the OSI symbol.
+# The mirror's columns, in the order a sync writes them, with their SQL types: the seeds' Position
+# fields as Clear Street sends them, then what the sync decodes from the OSI symbol.
 WIRE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("symbol", "text"),
     ("instrument_type", "text"),
@@ -106,85 +107,214 @@ def request_sync(
     return run, True
 
 
-_WIRE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(WirePosition))
-_wire_values = attrgetter(*_WIRE_FIELDS)
-_NOT_AN_OPTION: dict[str, None] = dict.fromkeys(("underlying_root", "expiration_date", "put_call", "strike"))
-# Decimals and dates become their text (str(Decimal) keeps the wire's digits, str(date) is ISO).
-_stage_json = json.JSONEncoder(default=str).encode
+_wire_values = attrgetter(*(name for name, _ in WIRE_COLUMNS))
+_NOT_AN_OPTION: tuple[None, None, None, None] = (None, None, None, None)
+_MIRROR_NAMES = ", ".join(name for name, _ in MIRROR_COLUMNS)
+# Written with every row: the fingerprint of what was written, when, and by which sync.
+_BOOKKEEPING = "wire_digest, first_seen_at, updated_at, last_sync_id"
+_ABSENT = b""  # never a digest: the mark of an instrument the mirror does not hold
 
 
-def _stage_row(position: WirePosition) -> dict[str, Any]:
-    """The wire's fields then the decoded option; decimals and dates stay typed (see _stage_json).
-
-    Read attribute by attribute: ``dataclasses.asdict`` deep-copies every value, which cost more
-    than everything else staging does.
-    """
-    row = dict(zip(_WIRE_FIELDS, _wire_values(position), strict=True))
-    contract = osi.decode(position.symbol) if position.instrument_type == "OPTION" else None
+def _decoded_option(position: WirePosition) -> tuple:
+    """The DECODED_COLUMNS of a position: its OSI symbol read once, here, for every page to filter on."""
+    if position.instrument_type != "OPTION":
+        return _NOT_AN_OPTION
+    contract = osi.decode(position.symbol)
     if contract is None:
-        row.update(_NOT_AN_OPTION)
-    else:
-        row["underlying_root"] = contract.root
-        row["expiration_date"] = contract.expiration_date
-        row["put_call"] = contract.put_call
-        row["strike"] = contract.strike
-    return row
+        return _NOT_AN_OPTION
+    return (contract.root, contract.expiration_date, contract.put_call, contract.strike)
 
 
-def _copy_to_stage(run: SyncRun, positions: list[WirePosition]) -> None:
-    sql = "COPY positions_positionstage (sync_run_id, instrument_id, row) FROM STDIN"
-    run_id = run.pk
-    with connection.cursor() as cursor, cursor.copy(sql) as copy:
-        for position in positions:
-            copy.write_row((run_id, position.instrument_id, _stage_json(_stage_row(position))))
+def _mirror_texts(position: WirePosition) -> list[str | None]:
+    """The position's MIRROR_COLUMNS as the text COPY sends and PostgreSQL parses.
 
-
-def _apply_stage(run: SyncRun, keep_instrument_ids: set[str]) -> tuple[int, int, int]:
-    """Swap the staged snapshot into the mirror: upsert what changed, remove what Clear Street dropped."""
-    now = timezone.now()
-    columns = ", ".join(name for name, _ in MIRROR_COLUMNS)
-    selects = ", ".join(f"(s.row->>'{name}')::{sql_type}" for name, sql_type in MIRROR_COLUMNS)
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name, _ in MIRROR_COLUMNS)
-    changed = " OR ".join(f"p.{name} IS DISTINCT FROM EXCLUDED.{name}" for name, _ in MIRROR_COLUMNS)
-    upsert = f"""
-        WITH upserted AS (
-            INSERT INTO positions_position AS p
-                (account_id, instrument_id, {columns}, first_seen_at, updated_at, last_sync_id)
-            SELECT DISTINCT ON (s.instrument_id)
-                %(account)s, s.instrument_id, {selects}, %(now)s, %(now)s, %(run)s
-            FROM positions_positionstage s
-            WHERE s.sync_run_id = %(run)s
-            ORDER BY s.instrument_id, s.id DESC
-            ON CONFLICT (account_id, instrument_id) DO UPDATE
-                SET {updates}, updated_at = EXCLUDED.updated_at, last_sync_id = EXCLUDED.last_sync_id
-                WHERE {changed}
-            RETURNING (xmax = 0) AS inserted
-        )
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
-    """  # noqa: S608 - column names are constants of this module, values are parameters
-    remove = """
-        DELETE FROM positions_position p
-        WHERE p.account_id = %(account)s
-          AND NOT (p.instrument_id = ANY(%(keep)s))
-          AND NOT EXISTS (
-              SELECT 1 FROM positions_positionstage s
-              WHERE s.sync_run_id = %(run)s AND s.instrument_id = p.instrument_id
-          )
+    ``str`` keeps a Decimal's digits as Clear Street sent them and writes dates in ISO 8601; plain
+    text is also what psycopg copies fastest (its typed dumpers cost twice as much per value).
     """
-    params = {"account": run.account_id, "run": run.pk, "now": now, "keep": list(keep_instrument_ids)}
-    with connection.cursor() as cursor:
-        cursor.execute(upsert, params)
-        added, changed_count = cursor.fetchone()
-        cursor.execute(remove, params)
-        removed = cursor.rowcount
-    return added, changed_count, removed
+    values = (*_wire_values(position), *_decoded_option(position))
+    return [None if value is None else str(value) for value in values]
+
+
+def _digest(texts: list[str | None]) -> bytes:
+    """A fingerprint of a mirror row: a sync rewrites a row only when its fingerprint changes.
+
+    NULL and the text "None" are kept apart; fields are joined with the unit separator, which no
+    field of a position carries.
+    """
+    joined = "\x1f".join(["\x00" if text is None else text for text in texts])
+    return hashlib.blake2b(joined.encode(), digest_size=16).digest()
+
+
+class _MirrorWriter:
+    """Writes one account's pages into the mirror, inside the sync's transaction.
+
+    It starts from the fingerprint of every row the mirror holds for the account, so a row Clear
+    Street sends unchanged costs no write at all. New rows are copied straight into the mirror;
+    changed ones go through a temporary table (private to the connection, never written to the
+    WAL, dropped with the transaction) and one upsert per page. The sync holds the account's lock,
+    so nothing else writes these rows meanwhile.
+    """
+
+    def __init__(self, cursor: Any, run: SyncRun) -> None:
+        self.cursor = cursor
+        # Check each row's foreign keys as it is written rather than all at commit: the checks then
+        # run while the next page is being fetched, not after the last one.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        self.account_pk = run.account_id
+        self.run_pk = run.pk
+        self.added = self.changed = 0
+        self.seen: set[str] = set()
+        cursor.execute(
+            "SELECT instrument_id, wire_digest FROM positions_position WHERE account_id = %s",
+            [self.account_pk],
+        )
+        self.known: dict[str, bytes | None] = {
+            instrument_id: bytes(digest) if digest is not None else None
+            for instrument_id, digest in cursor.fetchall()
+        }
+        self._changes_table = False
+
+    def write(self, positions: list[WirePosition]) -> None:
+        """Write one page: copy what is new, upsert what changed, skip what is as it was."""
+        latest = {position.instrument_id: position for position in positions}  # sent twice: last wins
+        self.seen.update(latest)
+        new, changed = [], []
+        for instrument_id, position in latest.items():
+            texts = _mirror_texts(position)
+            digest = _digest(texts)
+            before = self.known.get(instrument_id, _ABSENT)
+            if before == digest:
+                continue
+            (new if before is _ABSENT else changed).append((instrument_id, *texts, digest))
+            self.known[instrument_id] = digest
+        now = timezone.now().isoformat()
+        if new:
+            self._copy_new(new, now)
+            self.added += len(new)
+        if changed:
+            self._upsert_changed(changed, now)
+            self.changed += len(changed)
+
+    def _copy_new(self, rows: list[tuple], now: str) -> None:
+        sql = (
+            f"COPY positions_position (account_id, instrument_id, {_MIRROR_NAMES}, {_BOOKKEEPING}) FROM STDIN"
+        )
+        account, run = str(self.account_pk), str(self.run_pk)
+        with self.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row((account, *row, now, now, run))
+
+    def _upsert_changed(self, rows: list[tuple], now: str) -> None:
+        if not self._changes_table:
+            typed = ", ".join(f"{name} {sql_type}" for name, sql_type in MIRROR_COLUMNS)
+            self.cursor.execute(
+                f"CREATE TEMPORARY TABLE sync_changes (instrument_id text, {typed}, wire_digest bytea) "
+                "ON COMMIT DROP"
+            )
+            self._changes_table = True
+        with self.cursor.copy(
+            f"COPY sync_changes (instrument_id, {_MIRROR_NAMES}, wire_digest) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+        self.cursor.execute(_UPSERT_CHANGES, {"account": self.account_pk, "run": self.run_pk, "now": now})
+        self.cursor.execute("TRUNCATE sync_changes")
+
+    def remove_missing(self, keep_instrument_ids: set[str]) -> int:
+        """Remove what Clear Street no longer reports (after the last page, never before)."""
+        gone = [iid for iid in self.known if iid not in self.seen and iid not in keep_instrument_ids]
+        if not gone:
+            return 0
+        self.cursor.execute(
+            "DELETE FROM positions_position WHERE account_id = %s AND instrument_id = ANY(%s)",
+            [self.account_pk, gone],
+        )
+        return self.cursor.rowcount
+
+
+_UPSERT_CHANGES = f"""
+    INSERT INTO positions_position AS p (account_id, instrument_id, {_MIRROR_NAMES}, {_BOOKKEEPING})
+    SELECT %(account)s, s.instrument_id, {_MIRROR_NAMES}, s.wire_digest, %(now)s, %(now)s, %(run)s
+    FROM sync_changes s
+    ON CONFLICT (account_id, instrument_id) DO UPDATE SET
+        {", ".join(f"{name} = EXCLUDED.{name}" for name, _ in MIRROR_COLUMNS)},
+        wire_digest = EXCLUDED.wire_digest,
+        updated_at = EXCLUDED.updated_at,
+        last_sync_id = EXCLUDED.last_sync_id
+"""  # noqa: S608 - column names are constants of this module, values are parameters
+
+
+def _column_length(name: str) -> int:
+    return Position._meta.get_field(name).max_length
+
+
+_INSTRUMENT_ID_LENGTH = _column_length("instrument_id")
+_SYMBOL_LENGTH = _column_length("symbol")
+_UNDERLYING_ID_LENGTH = _column_length("underlying_instrument_id")
+
+
+def _split_unfit(
+    positions: list[WirePosition], account_id: int
+) -> tuple[list[WirePosition], list[RowProblem]]:
+    """The rows the mirror can hold, and why the others (readable, but not ours or too long) cannot.
+
+    A text longer than its column would fail the page's COPY, and with it every sync of the
+    account, so such a row is recorded and skipped like an unreadable one.
+    """
+    fitting: list[WirePosition] = []
+    unfit: list[RowProblem] = []
+    for index, position in enumerate(positions):
+        if (
+            position.account_id == account_id
+            and len(position.instrument_id) <= _INSTRUMENT_ID_LENGTH
+            and len(position.symbol) <= _SYMBOL_LENGTH
+            and len(position.underlying_instrument_id or "") <= _UNDERLYING_ID_LENGTH
+        ):
+            fitting.append(position)
+            continue
+        if position.account_id != account_id:
+            problem = f"account_id: the row is account {position.account_id}'s, not {account_id}'s"
+        else:
+            name = next(
+                name
+                for name, limit in (
+                    ("instrument_id", _INSTRUMENT_ID_LENGTH),
+                    ("symbol", _SYMBOL_LENGTH),
+                    ("underlying_instrument_id", _UNDERLYING_ID_LENGTH),
+                )
+                if len(getattr(position, name) or "") > limit
+            )
+            problem = f"{name}: longer than the mirror's {_column_length(name)} characters"
+        raw = {
+            name: value if value is None or isinstance(value, str | int) else str(value)
+            for name, value in position._asdict().items()
+        }
+        unfit.append(RowProblem(index=index, raw=raw, problem=problem))
+    return fitting, unfit
+
+
+def _counting_progress(run: SyncRun, pages: Iterator[PositionsPage]) -> Iterator[PositionsPage]:
+    """Record each page on the run as it arrives, outside the sync's transaction, so it shows."""
+    for page in pages:
+        received = len(page.positions) + len(page.problems)
+        SyncRun.objects.filter(pk=run.pk).update(
+            pages=F("pages") + 1,
+            total_pages=page.total_pages,
+            rows_received=F("rows_received") + received,
+            rows_skipped=F("rows_skipped") + len(page.problems),
+        )
+        yield page
 
 
 def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
-    """Read every page of the account's book, then replace the mirror's snapshot in one transaction.
+    """Read every page of the account's book into the mirror, in one transaction.
 
-    Idempotent: a finished run is left alone, and a run redelivered after a worker died starts
-    its staging again. A failure on any page changes nothing in the mirror and is recorded.
+    Each page is written into the mirror as it arrives, inside a transaction that commits after
+    the last page (and the removal of what Clear Street no longer reports): readers see the previous
+    snapshot until then, and a failure on any page rolls everything back and is recorded. Pages are
+    fetched (and their calls audited) in a thread ahead of the writing, which records the progress.
+
+    Idempotent: a finished run is left alone, and a run redelivered after a worker died starts over.
     """
     with transaction.atomic():
         run = (
@@ -197,13 +327,15 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
         run.status = SyncRun.Status.RUNNING
         run.started_at = timezone.now()
         run.celery_task_id = celery_task_id
-        run.save(update_fields=["status", "started_at", "celery_task_id"])
+        run.pages = run.rows_received = run.rows_skipped = 0
+        run.save(
+            update_fields=["status", "started_at", "celery_task_id", "pages", "rows_received", "rows_skipped"]
+        )
     account = run.account
     with locks.exclusive("positions.sync", account.pk) as acquired:
         if not acquired:
             logger.info("sync #%s: another worker holds account %s", run.pk, account.account_id)
             return run
-        PositionStage.objects.filter(sync_run=run).delete()
         skipped: list[dict[str, Any]] = []
         skipped_count = 0
         keep: set[str] = set()
@@ -218,16 +350,22 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
                     celery_task_id=celery_task_id or None,
                 ),
                 ClearStreetClient() as client,
+                transaction.atomic(),
+                connection.cursor() as cursor,
             ):
-                # The next page is fetched (and its call audited) while this one is staged.
-                for page in prefetched(client.iter_position_pages(account.account_id, page_size=1000)):
-                    good = [p for p in page.positions if p.account_id == account.account_id]
-                    _copy_to_stage(run, good)
+                mirror = _MirrorWriter(cursor, run)
+                pages = _counting_progress(
+                    run, client.iter_position_pages(account.account_id, page_size=1000)
+                )
+                for page in prefetched(pages):
+                    fitting, unfit = _split_unfit(page.positions, account.account_id)
+                    mirror.write(fitting)
                     for problem in page.problems:
-                        skipped_count += 1
                         raw_id = problem.raw.get("instrument_id") if isinstance(problem.raw, dict) else None
                         if isinstance(raw_id, str):
                             keep.add(raw_id)  # still reported upstream: keep our last good copy
+                    for problem in (*page.problems, *unfit):
+                        skipped_count += 1
                         if len(skipped) < MAX_SKIPPED_KEPT:
                             skipped.append(
                                 {
@@ -237,32 +375,18 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
                                     "raw": problem.raw,
                                 }
                             )
-                    SyncRun.objects.filter(pk=run.pk).update(
-                        pages=F("pages") + 1,
-                        total_pages=page.total_pages,
-                        rows_received=F("rows_received") + len(page.positions) + len(page.problems),
-                        rows_skipped=skipped_count,
-                    )
-            # Fresh statistics for the staged rows, taken outside the swap's transaction so the lock
-            # ANALYZE holds is released at once. Between syncs the stage is empty, and autovacuum
-            # records it so; planned on that, removing what disappeared became a nested loop over
-            # the whole stage for every mirror row (O(n^2): 200 s instead of 0.3 s for 100,000).
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE positions_positionstage (sync_run_id, instrument_id)")
-            with transaction.atomic():
-                added, changed, removed = _apply_stage(run, keep)
+                removed = mirror.remove_missing(keep)
                 finished = timezone.now()
                 Account.objects.filter(pk=account.pk).update(snapshot_as_of=finished)
                 SyncRun.objects.filter(pk=run.pk).update(
                     status=SyncRun.Status.SUCCEEDED,
                     finished_at=finished,
-                    rows_added=added,
-                    rows_changed=changed,
+                    rows_added=mirror.added,
+                    rows_changed=mirror.changed,
                     rows_removed=removed,
                     rows_skipped=skipped_count,
                     skipped=skipped,
                 )
-                PositionStage.objects.filter(sync_run=run).delete()
         except ClearStreetError as exc:
             _fail_run(run, f"{exc.__class__.__name__}: {exc}", skipped_count, skipped)
         except Exception as exc:
@@ -273,7 +397,6 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
 
 
 def _fail_run(run: SyncRun, error: str, skipped_count: int, skipped: list) -> None:
-    PositionStage.objects.filter(sync_run=run).delete()
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncRun.Status.FAILED,
         finished_at=timezone.now(),

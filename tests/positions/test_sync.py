@@ -10,7 +10,7 @@ from django.db import connections
 
 from backoffice.audit.models import AuditEntry
 from positions import services
-from positions.models import Account, Position, PositionStage, SyncRun
+from positions.models import Account, Position, SyncRun
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "audit"])
@@ -44,7 +44,6 @@ def test_sync_reads_every_page_and_decodes_options(upstream):
     option = Position.objects.filter(account=account, instrument_type="OPTION").first()
     assert option.expiration_date and option.put_call in {"C", "P"} and option.strike > 0
     assert isinstance(option.market_value, Decimal)
-    assert not PositionStage.objects.exists(), "staging rows are cleaned up"
     # Each page's call is in the audit, linked to the run.
     assert AuditEntry.objects.filter(sync_run_id=run.pk, method="GET").count() == 3
 
@@ -110,7 +109,6 @@ def test_a_failed_middle_page_leaves_the_previous_snapshot_untouched(upstream, m
     assert after == before
     account.refresh_from_db()
     assert account.snapshot_as_of == first.finished_at, "the page must not claim a fresher book"
-    assert not PositionStage.objects.filter(sync_run=run).exists()
 
 
 def test_a_second_request_joins_the_running_sync(upstream):
@@ -192,3 +190,111 @@ def test_following_sandbox_accounts_is_refused_in_production(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="local demo"):
         call_command("follow_sandbox_accounts", wait=1)
+
+
+def test_a_position_that_disappears_leaves_the_instruction_rows_drafted_on_it(upstream, users):
+    """A drafted row keeps its copy of the position; only its link to the mirror is cleared."""
+    from datetime import date
+
+    from instructions.models import Batch, BatchRow
+
+    upstream.generate(BIG, 2_000)
+    account, _ = services.register_account(BIG)
+    sync(account)
+    batch = Batch.objects.create(
+        account=account, business_date=date(2026, 11, 20), created_by=users["operations"]
+    )
+    BatchRow.objects.bulk_create(
+        BatchRow(
+            batch=batch,
+            instruction_type="EXERCISE",
+            position=position,
+            instrument_id=position.instrument_id,
+            symbol=position.symbol,
+            quantity=1,
+            instruction_id=f"key-{position.pk}",
+        )
+        for position in Position.objects.filter(account=account)
+    )
+    upstream.generate(BIG, 1_500)
+    run = sync(account)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert run.rows_removed == 500
+    rows = BatchRow.objects.filter(batch=batch)
+    assert rows.count() == 2_000, "no drafted row is lost with its position"
+    assert rows.filter(position__isnull=True).count() == 500
+    assert not rows.filter(position__isnull=False).exclude(position__account=account).exists()
+
+
+def test_a_resync_rewrites_only_the_rows_that_changed(upstream):
+    account, _ = services.register_account(122503)
+    first = sync(account)
+    stock = Position.objects.get(account=account, symbol="AAPL")
+    from backoffice.clearstreet.client import ClearStreetClient
+
+    with ClearStreetClient() as client:
+        client.close_position(122503, stock.instrument_id)
+    second = sync(account)
+    assert (second.rows_added, second.rows_changed, second.rows_removed) == (0, 1, 0)
+    rewritten = Position.objects.filter(account=account, last_sync=second)
+    assert list(rewritten.values_list("symbol", flat=True)) == ["AAPL"]
+    assert Position.objects.filter(account=account, last_sync=first).count() == first.rows_added - 1
+    stock.refresh_from_db()
+    assert stock.first_seen_at < stock.updated_at, "a changed row keeps its identity and first sighting"
+
+
+def test_rows_mirrored_before_fingerprints_are_rewritten_once(upstream):
+    account, _ = services.register_account(122503)
+    first = sync(account)
+    Position.objects.filter(account=account).update(wire_digest=None)
+    again = sync(account)
+    assert again.rows_changed == first.rows_added and again.rows_added == 0
+    assert sync(account).rows_changed == 0
+
+
+def test_an_instrument_sent_twice_is_mirrored_once_as_last_sent(upstream, monkeypatch):
+    upstream.generate(BIG, 1_500)
+    account, _ = services.register_account(BIG)
+    from backoffice.clearstreet.client import ClearStreetClient
+
+    real_get = ClearStreetClient.get_positions
+    repeated = {}
+
+    def repeat_the_first_row_on_the_last_page(self, *args, **kwargs):
+        page = real_get(self, *args, **kwargs)
+        if not repeated:
+            repeated["row"] = page.positions[0]
+        elif page.next_page_token is None:
+            again = repeated["row"]._replace(quantity=repeated["row"].quantity + 7)
+            page.positions.append(again)
+        return page
+
+    monkeypatch.setattr(ClearStreetClient, "get_positions", repeat_the_first_row_on_the_last_page)
+    run = sync(account)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert run.rows_added == 1_500 and Position.objects.filter(account=account).count() == 1_500
+    row = repeated["row"]
+    assert Position.objects.get(account=account, instrument_id=row.instrument_id).quantity == row.quantity + 7
+
+
+def test_rows_the_mirror_cannot_hold_are_recorded_and_skipped(upstream, monkeypatch):
+    """A readable row of another account, or with a text longer than its column, fails nothing."""
+    account, _ = services.register_account(19816)
+    from backoffice.clearstreet.client import ClearStreetClient
+
+    real_get = ClearStreetClient.get_positions
+
+    def with_two_odd_rows(self, *args, **kwargs):
+        page = real_get(self, *args, **kwargs)
+        first, second = page.positions[:2]
+        page.positions[0] = first._replace(symbol="X" * 70)
+        page.positions[1] = second._replace(account_id=555)
+        return page
+
+    monkeypatch.setattr(ClearStreetClient, "get_positions", with_two_odd_rows)
+    run = sync(account)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert run.rows_skipped == 2
+    assert sorted(s["problem"].split(":")[0] for s in run.skipped) == ["account_id", "symbol"]
+    assert Position.objects.filter(account=account).count() == run.rows_received - 2
+    assert not Position.objects.filter(symbol__startswith="XXXX").exists()
