@@ -50,8 +50,7 @@ class PositionType(models.TextChoices):
 class Position(models.Model):
     """One holding as Clear Street last reported it, plus the OSI symbol decoded once at sync."""
 
-    # Every index is paid for on each row a sync writes: the unique (account, instrument_id) one
-    # serves lookups by account, so the foreign key gets none of its own.
+    # The unique (account, instrument_id) index serves lookups by account: no index of its own.
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="positions", db_index=False)
     instrument_id = models.CharField(max_length=64)
     symbol = models.CharField(max_length=64)
@@ -102,10 +101,12 @@ class Position(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "instrument_id"], name="position_unique_per_account"),
         ]
+        # Each index is paid for on every row a sync writes, so only those the pages' queries use:
+        # the book's default order and the expiry filters. The symbol-or-underlying search ORs a
+        # case-insensitive prefix, which no plain index serves, so the underlying has none.
         indexes = [
             models.Index(fields=["account", "symbol"]),
             models.Index(fields=["expiration_date", "account"]),
-            models.Index(fields=["underlying_root"]),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,9 @@
 Seen padded to 21 characters (``AAPL  280121C00195000``) and unpadded (``AAPL250117C00190000``).
 The last 15 characters are fixed-width, so the symbol is read from the right: that is what makes
 roots with digits (``MSFT1``) unambiguous.
+
+The positions mirror stores what this module decodes and rewrites a row only when Clear Street's
+fields change: a change to the decoding needs a migration clearing ``Position.wire_digest``.
 """
 
 from __future__ import annotations

@@ -115,6 +115,15 @@ _BOOKKEEPING = "wire_digest, first_seen_at, updated_at, last_sync_id"
 _ABSENT = b""  # never a digest: the mark of an instrument the mirror does not hold
 
 
+def _texts(values: tuple) -> list[str | None]:
+    """Values as the text COPY sends and PostgreSQL parses.
+
+    ``str`` keeps a Decimal's digits as Clear Street sent them and writes dates in ISO 8601; plain
+    text is also what psycopg copies fastest (its typed dumpers cost twice as much per value).
+    """
+    return [None if value is None else str(value) for value in values]
+
+
 def _decoded_option(position: WirePosition) -> tuple:
     """The DECODED_COLUMNS of a position: its OSI symbol read once, here, for every page to filter on."""
     if position.instrument_type != "OPTION":
@@ -125,23 +134,15 @@ def _decoded_option(position: WirePosition) -> tuple:
     return (contract.root, contract.expiration_date, contract.put_call, contract.strike)
 
 
-def _mirror_texts(position: WirePosition) -> list[str | None]:
-    """The position's MIRROR_COLUMNS as the text COPY sends and PostgreSQL parses.
+def _digest(wire_texts: list[str | None]) -> bytes:
+    """A fingerprint of the WIRE_COLUMNS: a sync rewrites a row only when Clear Street changed it.
 
-    ``str`` keeps a Decimal's digits as Clear Street sent them and writes dates in ISO 8601; plain
-    text is also what psycopg copies fastest (its typed dumpers cost twice as much per value).
+    The decoded columns follow from the symbol, so they are not in it (a change to the decoder
+    must clear ``wire_digest`` in a migration, for the next sync to rewrite every option). NULL and
+    the text "None" are kept apart; fields are joined with the unit separator, which no field of a
+    position carries.
     """
-    values = (*_wire_values(position), *_decoded_option(position))
-    return [None if value is None else str(value) for value in values]
-
-
-def _digest(texts: list[str | None]) -> bytes:
-    """A fingerprint of a mirror row: a sync rewrites a row only when its fingerprint changes.
-
-    NULL and the text "None" are kept apart; fields are joined with the unit separator, which no
-    field of a position carries.
-    """
-    joined = "\x1f".join(["\x00" if text is None else text for text in texts])
+    joined = "\x1f".join(["\x00" if text is None else text for text in wire_texts])
     return hashlib.blake2b(joined.encode(), digest_size=16).digest()
 
 
@@ -180,12 +181,13 @@ class _MirrorWriter:
         self.seen.update(latest)
         new, changed = [], []
         for instrument_id, position in latest.items():
-            texts = _mirror_texts(position)
-            digest = _digest(texts)
+            wire_texts = _texts(_wire_values(position))
+            digest = _digest(wire_texts)
             before = self.known.get(instrument_id, _ABSENT)
             if before == digest:
                 continue
-            (new if before is _ABSENT else changed).append((instrument_id, *texts, digest))
+            row = (instrument_id, *wire_texts, *_texts(_decoded_option(position)), digest)
+            (new if before is _ABSENT else changed).append(row)
             self.known[instrument_id] = digest
         now = timezone.now().isoformat()
         if new:
