@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from backoffice import locks, workflow
-from backoffice.audit.services import audit_context, record_decision
+from backoffice.audit.services import audit_context, calls_recorded_behind, record_decision
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError, UpstreamTransportError
 from backoffice.clearstreet.types import Order as WireOrder
@@ -354,6 +354,9 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
                 ClearStreetClient() as client,
                 transaction.atomic(),
                 connection.cursor() as cursor,
+                # Every page's audit row is written before the transaction commits, but the next
+                # page is requested without waiting for the last one's row.
+                calls_recorded_behind(),
             ):
                 mirror = _MirrorWriter(cursor, run)
                 pages = _counting_progress(

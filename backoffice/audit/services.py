@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import re
+import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +36,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ChainResult",
     "audit_context",
+    "calls_recorded_behind",
     "record_decision",
     "record_upstream_call",
     "run_verification",
@@ -104,6 +109,69 @@ def _attribution(explicit: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+class _BehindWriter:
+    """A thread appending the rows handed to it, in the order handed, on its own connection."""
+
+    def __init__(self, depth: int) -> None:
+        self._rows: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.closed = False
+        self._thread = threading.Thread(target=self._write, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        try:
+            while (content := self._rows.get()) is not None:
+                if self.error is None:
+                    try:
+                        _append(content)
+                    except BaseException as exc:  # kept for the caller; the rest are not written
+                        self.error = exc
+        finally:
+            connections.close_all()
+
+    def submit(self, content: dict[str, Any]) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.closed:  # a straggler thread after the block ended: write it here and now
+            _append(content)
+            return
+        self._rows.put(content)  # blocks while `depth` rows wait: memory stays bounded
+
+    def close(self) -> BaseException | None:
+        self.closed = True
+        self._rows.put(None)
+        self._thread.join()
+        return self.error
+
+
+_behind: ContextVar[_BehindWriter | None] = ContextVar("audit_behind", default=None)
+
+
+@contextmanager
+def calls_recorded_behind(depth: int = 2) -> Iterator[None]:
+    """Record the upstream calls made in the block from a writer thread, so the next call need not
+    wait for the last one's row to be written; the block does not end before every row is.
+
+    Rows keep the order of the calls. A row that cannot be written is raised where the block ends
+    (or on the next call), so a caller whose calls' effects commit only after the block (the
+    positions sync) never commits an effect whose call went unrecorded. Threads started in the
+    block with a copy of its context (``backoffice.prefetch``) hand their rows to the same writer.
+    """
+    writer = _BehindWriter(depth)
+    token = _behind.set(writer)
+    try:
+        yield
+    except BaseException:
+        _behind.reset(token)
+        if (error := writer.close()) is not None:
+            logger.error("audit rows could not be written: %s", error)
+        raise
+    _behind.reset(token)
+    if (error := writer.close()) is not None:
+        raise error
+
+
 def _append(content: dict[str, Any]) -> AuditEntry:
     with transaction.atomic(using=AUDIT_DB):
         with connections[AUDIT_DB].cursor() as cursor:
@@ -140,8 +208,11 @@ def record_upstream_call(
     subject_id: int | str | None = None,
     celery_task_id: str | None = None,
     sync_run_id: int | None = None,
-) -> AuditEntry:
-    """Record one HTTP exchange with Clear Street (or one that never got an answer)."""
+) -> AuditEntry | None:
+    """Record one HTTP exchange with Clear Street (or one that never got an answer).
+
+    Returns the row, or None inside ``calls_recorded_behind`` (the row is written by its writer).
+    """
     path = scrub_optional(path) or ""
     duration = float(duration_ms) if duration_ms is not None else None
     content: dict[str, Any] = {
@@ -173,6 +244,9 @@ def record_upstream_call(
             }
         ),
     }
+    if (writer := _behind.get()) is not None:
+        writer.submit(content)
+        return None
     return _append(content)
 
 

@@ -214,3 +214,32 @@ def test_hash_survives_the_database_round_trip() -> None:
     assert row.hash == entry.hash
     assert row_hash(row.prev_hash, {f: getattr(row, f) for f in _content_fields()}) == row.hash
     assert json.loads(json.dumps(row.request_body))["nul"] == "a\ufffdb"
+
+
+@pytest.mark.django_db(transaction=True, databases=AUDIT_DBS)
+def test_calls_recorded_behind_are_all_written_in_call_order_before_the_block_ends() -> None:
+    ids = [f"req-{uuid.uuid4()}" for _ in range(6)]
+    with services.calls_recorded_behind():
+        for request_id in ids:
+            assert call(request_id=request_id) is None, "the writer thread writes it"
+    rows = list(
+        AuditEntry.objects.filter(request_id__in=ids).order_by("id").values_list("request_id", flat=True)
+    )
+    assert rows == ids
+    assert services.verify_chain().ok
+
+
+@pytest.mark.django_db(transaction=True, databases=AUDIT_DBS)
+def test_a_row_the_writer_cannot_write_is_raised_where_the_block_ends(monkeypatch) -> None:
+    real_append = services._append
+
+    def fail_on_the_second(content):
+        if content["request_id"] == "req-second":
+            raise RuntimeError("audit database is read-only")
+        return real_append(content)
+
+    monkeypatch.setattr(services, "_append", fail_on_the_second)
+    with pytest.raises(RuntimeError, match="read-only"), services.calls_recorded_behind():
+        call(request_id="req-first")
+        call(request_id="req-second")
+    assert AuditEntry.objects.filter(request_id="req-first").exists()

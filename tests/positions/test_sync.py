@@ -298,3 +298,28 @@ def test_rows_the_mirror_cannot_hold_are_recorded_and_skipped(upstream, monkeypa
     assert sorted(s["problem"].split(":")[0] for s in run.skipped) == ["account_id", "symbol"]
     assert Position.objects.filter(account=account).count() == run.rows_received - 2
     assert not Position.objects.filter(symbol__startswith="XXXX").exists()
+
+
+def test_a_sync_whose_calls_cannot_be_audited_commits_nothing(upstream, monkeypatch):
+    """Audit rows are written behind the fetching, but always before the sync's transaction commits."""
+    from backoffice.audit import services as audit_services
+
+    upstream.generate(BIG, 2_500)
+    account, _ = services.register_account(BIG)
+    real_append = audit_services._append
+    written = []
+
+    def fail_after_the_first_page(content):
+        if written:
+            raise RuntimeError("audit database is full")
+        written.append(real_append(content))
+        return written[-1]
+
+    monkeypatch.setattr(audit_services, "_append", fail_after_the_first_page)
+    with pytest.raises(RuntimeError, match="audit database is full"):  # raised on, for the worker's log
+        sync(account)
+    run = SyncRun.objects.get(account=account)
+    assert run.status == SyncRun.Status.FAILED and "audit database is full" in run.error
+    assert not Position.objects.filter(account=account).exists()
+    account.refresh_from_db()
+    assert account.snapshot_as_of is None
