@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -182,8 +183,31 @@ def _append(content: dict[str, Any]) -> AuditEntry:
         # Stamped under the lock, so time order and id order agree.
         content["occurred_at"] = timezone.now()
         entry = AuditEntry(**content, prev_hash=prev_hash, hash=row_hash(prev_hash, content))
-        entry.save(using=AUDIT_DB, force_insert=True)
+        _insert(entry)
     return entry
+
+
+_INSERT_FIELDS = tuple(field for field in AuditEntry._meta.concrete_fields if not field.primary_key)
+# The table and columns are the model's; the values are parameters.
+_INSERT_SQL = (
+    f"INSERT INTO {AuditEntry._meta.db_table} ({', '.join(field.column for field in _INSERT_FIELDS)}) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) RETURNING id"
+)
+
+
+def _insert(entry: AuditEntry) -> None:
+    """INSERT the row with its values bound on the server, as ``save()`` would otherwise do.
+
+    A call's row can carry a whole page of positions (half a megabyte of text), which Django's
+    cursor, binding on the client, would escape into the SQL text for the server to parse back.
+    """
+    connection = connections[AUDIT_DB]
+    values = [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in _INSERT_FIELDS]
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_INSERT_SQL, values)
+        (entry.pk,) = cursor.fetchone()
+    entry._state.adding = False
+    entry._state.db = AUDIT_DB
 
 
 def record_upstream_call(
