@@ -467,8 +467,10 @@ def request_close(
         raise ActionRefused(f"{position.symbol} is already flat: there is nothing to close.")
     with transaction.atomic():
         # One close at a time per position, and none beside a close of the whole account: two
-        # approved closes would send two flattening orders and flip the position.
-        Account.objects.select_for_update().filter(pk=account.pk).first()
+        # approved closes would send two flattening orders and flip the position. NO KEY UPDATE
+        # excludes other close requests but not a sync, whose new positions share-lock the account
+        # (their foreign key) until it commits.
+        Account.objects.select_for_update(no_key=True).filter(pk=account.pk).first()
         open_requests = CloseRequest.objects.filter(account=account, status__in=CloseRequest.OPEN)
         if position is not None:
             open_requests = open_requests.filter(instrument_id__in=[position.instrument_id, ""])

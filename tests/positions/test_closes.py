@@ -174,3 +174,34 @@ def test_approval_runs_the_close_on_a_real_worker(synced, users, celery_worker_p
     request.refresh_from_db()
     assert request.status == CloseRequest.Status.SUBMITTED, request.error
     assert request.orders.count() == 1
+
+
+def test_a_close_request_does_not_wait_for_a_sync_writing_the_account(synced, users, sandbox):
+    """A sync holds its new positions' locks on the account until it commits; a close is not held up."""
+    import threading
+    import time
+
+    from django.db import connection, connections
+
+    from positions.models import SyncRun
+
+    position = aapl(synced)
+    sandbox.generate(19816, 3_000)  # the next sync inserts 3,000 positions...
+    sandbox.set_faults({"list_positions": {"latency_ms": 1500}})  # ...a page every 1.5 s
+    run, _ = services.request_sync(synced, enqueue=False)
+    syncing = threading.Thread(target=lambda: (services.run_sync(run.pk), connections.close_all()))
+    syncing.start()
+    try:
+        wait_for(lambda: SyncRun.objects.get(pk=run.pk).pages >= 2, timeout=20)
+        time.sleep(0.3)  # the first page is written: its rows hold their locks on the account
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '1s'")
+        began = time.monotonic()
+        request = services.request_close(users["operations"], synced, position=position)
+        assert request.status == CloseRequest.Status.PENDING_APPROVAL
+        assert time.monotonic() - began < 1
+        assert SyncRun.objects.get(pk=run.pk).is_active, "the sync was still writing"
+    finally:
+        syncing.join(timeout=60)
+        sandbox.clear_faults()
+    assert SyncRun.objects.get(pk=run.pk).status == SyncRun.Status.SUCCEEDED
