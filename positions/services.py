@@ -246,13 +246,12 @@ _UPSERT_CHANGES = f"""
 """  # noqa: S608 - column names are constants of this module, values are parameters
 
 
-def _column_length(name: str) -> int:
-    return Position._meta.get_field(name).max_length
-
-
-_INSTRUMENT_ID_LENGTH = _column_length("instrument_id")
-_SYMBOL_LENGTH = _column_length("symbol")
-_UNDERLYING_ID_LENGTH = _column_length("underlying_instrument_id")
+# The mirror's text columns a wire row could overflow, with their lengths.
+_TEXT_LIMITS: tuple[tuple[str, int], ...] = tuple(
+    (name, Position._meta.get_field(name).max_length)
+    for name in ("instrument_id", "symbol", "underlying_instrument_id")
+)
+(_, _INSTRUMENT_ID_LENGTH), (_, _SYMBOL_LENGTH), (_, _UNDERLYING_ID_LENGTH) = _TEXT_LIMITS
 
 
 def _split_unfit(
@@ -266,7 +265,7 @@ def _split_unfit(
     fitting: list[WirePosition] = []
     unfit: list[RowProblem] = []
     for index, position in enumerate(positions):
-        if (
+        if (  # the common case, checked without a loop
             position.account_id == account_id
             and len(position.instrument_id) <= _INSTRUMENT_ID_LENGTH
             and len(position.symbol) <= _SYMBOL_LENGTH
@@ -277,16 +276,11 @@ def _split_unfit(
         if position.account_id != account_id:
             problem = f"account_id: the row is account {position.account_id}'s, not {account_id}'s"
         else:
-            name = next(
-                name
-                for name, limit in (
-                    ("instrument_id", _INSTRUMENT_ID_LENGTH),
-                    ("symbol", _SYMBOL_LENGTH),
-                    ("underlying_instrument_id", _UNDERLYING_ID_LENGTH),
-                )
+            problem = next(
+                f"{name}: longer than the mirror's {limit} characters"
+                for name, limit in _TEXT_LIMITS
                 if len(getattr(position, name) or "") > limit
             )
-            problem = f"{name}: longer than the mirror's {_column_length(name)} characters"
         raw = {
             name: value if value is None or isinstance(value, str | int) else str(value)
             for name, value in position._asdict().items()
