@@ -117,6 +117,9 @@ class _BehindWriter:
         self._rows: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
         self.closed = False
+        # Taken by the submitting threads and by close(), never by the writer: a row handed in as
+        # the block ends is either queued before the end mark or written by its own thread.
+        self._closing = threading.Lock()
         self._thread = threading.Thread(target=self._write, name="audit-writer", daemon=True)
         self._thread.start()
 
@@ -134,14 +137,16 @@ class _BehindWriter:
     def submit(self, content: dict[str, Any]) -> None:
         if self.error is not None:
             raise self.error
-        if self.closed:  # a straggler thread after the block ended: write it here and now
-            _append(content)
-            return
-        self._rows.put(content)  # blocks while `depth` rows wait: memory stays bounded
+        with self._closing:
+            if not self.closed:
+                self._rows.put(content)  # blocks while `depth` rows wait: memory stays bounded
+                return
+        _append(content)  # a thread still calling after the block ended: its row is written here
 
     def close(self) -> BaseException | None:
-        self.closed = True
-        self._rows.put(None)
+        with self._closing:
+            self.closed = True
+            self._rows.put(None)
         self._thread.join()
         return self.error
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import decimal
 import json
@@ -243,3 +244,18 @@ def test_a_row_the_writer_cannot_write_is_raised_where_the_block_ends(monkeypatc
         call(request_id="req-first")
         call(request_id="req-second")
     assert AuditEntry.objects.filter(request_id="req-first").exists()
+
+
+@pytest.mark.django_db(transaction=True, databases=AUDIT_DBS)
+def test_a_call_recorded_after_the_block_ended_is_still_written() -> None:
+    """A thread that outlives the block (a fetcher still finishing) loses no row."""
+    with services.calls_recorded_behind():
+        straggler = contextvars.copy_context()  # what a thread started in the block runs in
+        call(request_id="req-inside")
+    straggler.run(call, request_id="req-straggler")
+    assert list(
+        AuditEntry.objects.filter(request_id__in=["req-inside", "req-straggler"])
+        .order_by("id")
+        .values_list("request_id", flat=True)
+    ) == ["req-inside", "req-straggler"]
+    assert services.verify_chain().ok
