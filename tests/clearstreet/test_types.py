@@ -33,6 +33,21 @@ def test_position_keeps_decimals_exact_and_ignores_unknown_fields():
     assert position.daily_unrealized_pnl is None
 
 
+def test_every_position_field_is_read_from_its_own_wire_key():
+    """from_wire passes the fields positionally (for speed): a field out of order shows here."""
+    decimals = [name for name, kind in Position.__annotations__.items() if "Decimal" in str(kind)]
+    row = {**SEED_POSITION, **{name: f"{index}.{index:02d}" for index, name in enumerate(decimals, 1)}}
+    position = Position.from_wire(row)
+    for name, value in position._asdict().items():
+        wire = row.get(name)
+        if isinstance(value, Decimal):
+            assert value == Decimal(wire), name
+        elif value is not None and name != "closing_price_date":
+            assert value == wire, name
+    assert str(position.closing_price_date) == row["closing_price_date"]
+    assert len(decimals) == 12, "every decimal field of the seeds took part"
+
+
 def test_later_dialect_position_type_and_daily_realized_pnl():
     position = Position.from_wire({**SEED_POSITION, "position_type": "LONG", "daily_realized_pnl": "10.00"})
     assert position.position_type == "LONG" and position.daily_realized_pnl == Decimal("10.00")
