@@ -33,7 +33,7 @@ lint: install
 	$(PY) -m ruff format --check .
 
 sandbox: install
-	DEBUG=$${DEBUG:-1} $(PY) manage.py runsandbox --port $${SANDBOX_PORT:-8765}
+	$(PY) -m sandbox --port $${SANDBOX_PORT:-8765}
 
 # The production configuration must pass Django's deployment checks with no warning.
 check-deploy: install

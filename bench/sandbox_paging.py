@@ -25,8 +25,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backoffice.sandbox.process import SandboxProcess
-from backoffice.sandbox.server import DEMO_API_KEY
+from sandbox.process import SandboxProcess
+from sandbox.server import DEMO_API_KEY
 
 ACCOUNT = 900001
 

@@ -41,8 +41,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backoffice.sandbox.process import SandboxProcess
-from backoffice.sandbox.server import DEMO_API_KEY
+from sandbox.process import SandboxProcess
+from sandbox.server import DEMO_API_KEY
 from bench._common import Stopwatches, drop_database, use_database
 
 ACCOUNT = 900001  # the generated book

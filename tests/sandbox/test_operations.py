@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from backoffice.sandbox.process import SandboxProcess
+from sandbox.process import SandboxProcess
 
 DESK_KEY = "sandbox-desk-key"  # sees 19816 and 122503 only
 

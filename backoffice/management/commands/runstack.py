@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from backoffice import embedded
@@ -49,8 +49,8 @@ class Command(BaseCommand):
         python = sys.executable
         manage = [python, str(settings.BASE_DIR / "manage.py")]
         children: list[Child] = []
-        if not options["no_sandbox"] and "runsandbox" in get_commands():
-            children.append(Child("sandbox", [*manage, "runsandbox", "--port", str(settings.SANDBOX_PORT)]))
+        if not options["no_sandbox"]:
+            children.append(Child("sandbox", [python, "-m", "sandbox", "--port", str(settings.SANDBOX_PORT)]))
         children += [
             Child("web", [*manage, "runserver", f"{options['host']}:{options['port']}", "--noreload"]),
             Child(

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from backoffice.sandbox.wire import ApiError
+from sandbox.wire import ApiError
 
 ENDPOINTS = (
     "list_positions",

@@ -9,16 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import urllib.error
+import urllib.request
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-# The sandbox never touches the back-office's services; these URLs are never dialled, they only
-# stop the settings module from starting an embedded PostgreSQL/Redis for a process that needs none.
-UNUSED_SERVICES = {
-    "DATABASE_URL": "postgresql://sandbox-has-no-database@127.0.0.1:9/none",
-    "REDIS_URL": "redis://127.0.0.1:9/0",
-}
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -28,7 +22,7 @@ def free_port() -> int:
 
 
 class SandboxProcess:
-    """``manage.py runsandbox`` on a free port with its own state directory."""
+    """``python -m sandbox`` on a free port with its own state directory."""
 
     def __init__(
         self, state_dir: Path, port: int | None = None, log_path: Path | None = None, reset: bool = True
@@ -42,17 +36,11 @@ class SandboxProcess:
 
     def start(self, timeout: float = 30.0) -> SandboxProcess:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "DEBUG": os.environ.get("DEBUG", "1"),
-            **UNUSED_SERVICES,
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.setdefault("SECRET_KEY", "sandbox-subprocess-" + "x" * 40)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         argv = [
             sys.executable,
-            str(BASE_DIR / "manage.py"),
-            "runsandbox",
+            "-m",
+            "sandbox",
             "--port",
             str(self.port),
             "--state-dir",
@@ -65,13 +53,18 @@ class SandboxProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"sandbox exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.base_url}/sandbox/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.05)
+            if self.healthy():
+                return self
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"sandbox did not answer within {timeout}s; see {self.log_path}")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/sandbox/health", timeout=1) as answer:  # noqa: S310
+                return answer.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

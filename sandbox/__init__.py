@@ -1,6 +1,6 @@
 """The Clear Street sandbox: a stand-alone simulator of the six positions endpoints.
 
-It runs as its own process (``manage.py runsandbox``), keeps its state in a SQLite file of its own
+It runs as its own process (``python -m sandbox``), keeps its state in a SQLite file of its own
 under ``var/sandbox/`` (never in the back-office's PostgreSQL), and answers the wire contract of
 the seeds (``../shared/seeds/``). Modules:
 
@@ -13,5 +13,5 @@ the seeds (``../shared/seeds/``). Modules:
 - ``server``: the threaded HTTP server, routing, auth and the ``/sandbox/`` control surface.
 - ``process``: start and stop a sandbox subprocess (tests, benchmarks).
 
-Nothing here imports Django, so the sandbox can also run as ``python -m backoffice.sandbox``.
+Nothing here imports Django or the back-office: the two talk only over HTTP.
 """

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from backoffice.sandbox.wire import money, quantity
+from sandbox.wire import money, quantity
 
 ID_NAMESPACE = uuid.UUID("5b0b5c2e-2f0e-4b8a-9a51-6c1e8f4d2a10")
 HUNDRED = Decimal(100)

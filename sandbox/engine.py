@@ -22,11 +22,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from backoffice.sandbox import book
-from backoffice.sandbox.clock import Clock
-from backoffice.sandbox.faults import Faults
-from backoffice.sandbox.store import SORT_COLUMNS, Store
-from backoffice.sandbox.wire import (
+from sandbox import book
+from sandbox.clock import Clock
+from sandbox.faults import Faults
+from sandbox.store import SORT_COLUMNS, Store
+from sandbox.wire import (
     ApiError,
     RawJsonArray,
     instruction_time,

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from backoffice.sandbox.clock import Clock
-from backoffice.sandbox.engine import Sandbox, parse_bool
-from backoffice.sandbox.faults import Decision
-from backoffice.sandbox.wire import ApiError, dumps, envelope
+from sandbox.clock import Clock
+from sandbox.engine import Sandbox, parse_bool
+from sandbox.faults import Decision
+from sandbox.wire import ApiError, dumps, envelope
 
 DEMO_API_KEY = "sandbox-demo-key"  # the same value as settings.SANDBOX_DEFAULT_API_KEY
 # key -> accounts it may see (None: every account, and the control surface).

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backoffice.sandbox.wire import ApiError
+from sandbox.wire import ApiError
 
 MARKET_TZ = ZoneInfo("America/New_York")
 _EPOCH_US = 0
