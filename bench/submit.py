@@ -47,9 +47,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import BASE_DIR, Stopwatches, drop_database, use_database
 from sandbox.process import SandboxProcess
 from sandbox.server import DEMO_API_KEY
-from bench._common import BASE_DIR, Stopwatches, drop_database, use_database
 
 BUSINESS_DATE = "2026-04-24"  # a Friday, a full trading day
 MARKET_TIME = "10:30"  # New York, well before the 16:30 firm cutoff

@@ -41,9 +41,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import Stopwatches, drop_database, use_database
 from sandbox.process import SandboxProcess
 from sandbox.server import DEMO_API_KEY
-from bench._common import Stopwatches, drop_database, use_database
 
 ACCOUNT = 900001  # the generated book
 NAIVE_ACCOUNT = 900002  # a mirror of its own for the naive approach, so it starts empty
