@@ -9,3 +9,6 @@ class ApiConfig(AppConfig):
     def ready(self) -> None:
         # Registers the token scheme with the OpenAPI generator.
         from api import authentication  # noqa: F401
+        from backoffice.audit.links import register_subject
+
+        register_subject("api_token")

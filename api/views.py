@@ -182,11 +182,12 @@ class SyncRunViewSet(ApiViewMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
     )
     def create(self, request: Request) -> Response:
         data = _body(s.SyncRequestSerializer, request)
-        if data.get("account_id") is not None:
-            accounts = [_account(data["account_id"])]
-        else:
-            accounts = list(Account.objects.filter(active=True))
-        runs = [positions.request_sync(account, user=request.user)[0] for account in accounts]
+        named = [data["account_id"]] if data.get("account_id") is not None else []
+        try:
+            accounts = book_queries.sync_targets(named)
+        except book_queries.UnknownAccounts as unknown:
+            raise ValidationError({"account_id": [str(unknown)]}) from None
+        runs = positions.request_syncs(accounts, user=request.user)
         return Response({"runs": s.SyncRunSerializer(runs, many=True).data}, status=status.HTTP_202_ACCEPTED)
 
 

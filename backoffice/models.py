@@ -53,3 +53,30 @@ class FourEyesRequest(models.Model):
                 name="%(app_label)s_%(class)s_maker_is_not_checker",
             ),
         ]
+
+
+class Job(models.Model):
+    """Work that must follow a committed decision (send a batch, a cancel, a close; run a sync).
+
+    Written in the same transaction as the decision, then handed to the task queue once it commits;
+    a job the queue could not take (the broker was down) stays here until the sweeper hands it on,
+    so an outage delays the work and never loses it. See ``backoffice.jobs``.
+    """
+
+    task = models.CharField(max_length=100, help_text="The Celery task's registered name")
+    args = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When the task queue took it")
+    dispatch_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"], condition=Q(dispatched_at__isnull=True), name="job_waiting_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"job #{self.pk} {self.task}{tuple(self.args)}"

@@ -96,7 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "backoffice.roles.context_processor",
-                "backoffice.navigation.nav_counts",
+                "backoffice.screens.navigation.nav_counts",
             ],
         },
     },
@@ -235,6 +235,8 @@ POSITIONS_SYNC_INTERVAL_SECONDS = env_int("POSITIONS_SYNC_INTERVAL_SECONDS", 300
 # The book is called stale on the page once its snapshot is older than this.
 POSITIONS_STALE_AFTER_SECONDS = env_int("POSITIONS_STALE_AFTER_SECONDS", 2 * POSITIONS_SYNC_INTERVAL_SECONDS)
 CELERY_BEAT_SCHEDULE: dict = {
+    # Work whose decision committed while the broker was unreachable (see backoffice.jobs).
+    "backoffice-dispatch-jobs": {"task": "backoffice.dispatch_jobs", "schedule": 15.0},
     # Nightly proof that the audit trail was not altered (01:15 ET in winter, 02:15 in summer).
     "audit-verify-chain-nightly": {"task": "audit.verify_chain", "schedule": crontab(hour=6, minute=15)},
     "instructions-poll-live": {"task": "instructions.poll_live_instructions", "schedule": 15.0},

@@ -13,3 +13,11 @@ def health_check(token: str) -> dict:
         cursor.execute("SELECT 1")
         (one,) = cursor.fetchone()
     return {"token": token, "database": one == 1}
+
+
+@shared_task(name="backoffice.dispatch_jobs")
+def dispatch_jobs() -> int:
+    """Hand on the jobs whose decision committed while the broker could not take them."""
+    from backoffice import jobs
+
+    return jobs.dispatch_waiting()

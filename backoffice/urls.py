@@ -1,18 +1,26 @@
+"""The project's composition root: every app's pages, the API, and the screens that compose apps."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from backoffice import views
+from backoffice.screens.dashboard import dashboard
+from backoffice.screens.position import position_detail
+from positions.urls import urlpatterns as position_urls
 
 admin.site.site_header = "Clear Street back-office administration"
 admin.site.site_title = "Back-office admin"
 
+# A position's page shows the instructions on its contract: composed here, in the positions namespace.
+positions_with_detail = [path("<int:pk>/", position_detail, name="detail"), *position_urls]
+
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("positions/", include("positions.urls")),
+    path("positions/", include((positions_with_detail, "positions"))),
     path("instructions/", include("instructions.urls")),
     path("audit/", include("backoffice.audit.urls")),
     path("api/", include("api.urls")),

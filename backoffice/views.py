@@ -1,4 +1,4 @@
-"""Base pages: dashboard, health, error pages."""
+"""Health and the error pages."""
 
 from __future__ import annotations
 
@@ -11,15 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from backoffice.dashboard import summary as dashboard_summary
 from backoffice.health import run_checks
-
-
-@require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "dashboard.html", {"checks": run_checks(), "cards": dashboard_summary(request.user)}
-    )
 
 
 def _monitor_token_ok(request: HttpRequest) -> bool:

@@ -1,16 +1,38 @@
-"""Rules shared by every four-eyes workflow (close requests, instruction batches, cancels)."""
+"""The four-eyes machine: every request a second person decides moves through here.
+
+Instruction batches, cancels and closes each declare one ``Workflow`` (their model, transition
+table and audit snapshot). A move is always the same steps: lock the request's row, check the role
+and the four-eyes rule, check the move against the table, save, and record the decision on the
+audit's hash chain. ``execute_once`` carries out an approved request so that Clear Street hears of
+it once, whatever number of workers or redeliveries try.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models, transaction
 from django.utils import timezone
 
-from backoffice import roles
+from backoffice import locks, roles
+from backoffice.audit.context import SYSTEM, SystemActor
+from backoffice.audit.services import record_decision
+
+User = AbstractBaseUser | AnonymousUser
+Actor = User | SystemActor
+
+__all__ = [
+    "SYSTEM",
+    "ActionRefused",
+    "Workflow",
+    "execute_once",
+    "require_checker",
+    "require_maker",
+    "require_permission",
+]
 
 
 class ActionRefused(Exception):
@@ -22,16 +44,16 @@ class ActionRefused(Exception):
         self.code = code
 
 
-def require_permission(user: AbstractBaseUser, permission: str, action: str) -> None:
+def require_permission(user: User, permission: str, action: str) -> None:
     if not user.is_authenticated or not user.has_perm(permission):
         raise ActionRefused(f"Your role does not allow you to {action}.", code="forbidden")
 
 
-def require_maker(user: AbstractBaseUser, action: str) -> None:
+def require_maker(user: User, action: str) -> None:
     require_permission(user, roles.DRAFT_REQUESTS, action)
 
 
-def require_checker(user: AbstractBaseUser, maker_id: int | None, action: str) -> None:
+def require_checker(user: User, maker_id: int | None, action: str) -> None:
     """A checker may approve or reject, but never their own request, not even as a superuser."""
     if user.pk is not None and user.pk == maker_id:
         raise ActionRefused(
@@ -41,79 +63,186 @@ def require_checker(user: AbstractBaseUser, maker_id: int | None, action: str) -
     require_permission(user, roles.APPROVE_REQUESTS, action)
 
 
-class FourEyesRequest(Protocol):
-    """What a request decided by a second person has: closes and cancels alike."""
-
-    pk: Any
-    status: str
-    requested_by_id: int
-    decided_by: Any
-    decided_at: Any
-    decision_reason: str
-
-    def get_status_display(self) -> str: ...
-    def save(self, *args: Any, **kwargs: Any) -> None: ...
-
-
-R = TypeVar("R", bound=FourEyesRequest)
+R = TypeVar("R", bound=models.Model)
 
 
 @dataclass(frozen=True)
-class RequestKind(Generic[R]):
-    """How one kind of four-eyes request is locked, recorded and carried out."""
+class Workflow(Generic[R]):
+    """How one kind of four-eyes request is locked, moved and recorded."""
 
-    noun: str  # "close request", "cancel": the word people read in messages
-    lock: Callable[[int], R]  # the request, row-locked; ActionRefused(code="not_found") if absent
-    # Set the status, save the request (with the fields set before), then audit (action, to, reason).
-    record: Callable[[R, AbstractBaseUser, str, str, str], None]
+    model: type[R]
+    noun: str  # the word people read: "batch", "close request", "cancel"
+    subject_type: str  # the audit's name for it: "batch", "close_request", "cancel_request"
+    transitions: Mapping[str, frozenset[str]]
+    snapshot: Callable[[R], dict[str, Any]]  # what the audit keeps before and after a move
+    account_number: Callable[[R], int | None]  # the Clear Street account the request is about
     pending: str
     approved: str
     rejected: str
     withdrawn: str
-    on_approved: Callable[[R], None]  # queue the work, after commit
+    sending: str  # while the call to Clear Street is out
+    maker_field: str = "requested_by"
+    related: tuple[str, ...] = field(default_factory=tuple)  # joined when the row is locked
 
-
-def _require_pending(kind: RequestKind, request: FourEyesRequest, verb: str) -> None:
-    if request.status != kind.pending:
-        raise ActionRefused(
-            f"This {kind.noun} is {request.get_status_display().lower()}; it cannot be {verb}.",
-            code="invalid_transition",
-        )
-
-
-def approve_request(kind: RequestKind[R], user: AbstractBaseUser, request_id: int) -> R:
-    """A checker's approval (never the maker's); the work is queued once the approval commits."""
-    with transaction.atomic():
-        request = kind.lock(request_id)
-        require_checker(user, request.requested_by_id, f"approve {kind.noun}s")
-        _require_pending(kind, request, "approved")
-        request.decided_by, request.decided_at = user, timezone.now()
-        kind.record(request, user, "approved", kind.approved, "")
-        kind.on_approved(request)
-    return request
-
-
-def reject_request(kind: RequestKind[R], user: AbstractBaseUser, request_id: int, reason: str) -> R:
-    if not reason.strip():
-        raise ActionRefused(
-            "Give a reason for the rejection: the maker will read it.", code="reason_required"
-        )
-    with transaction.atomic():
-        request = kind.lock(request_id)
-        require_checker(user, request.requested_by_id, f"reject {kind.noun}s")
-        _require_pending(kind, request, "rejected")
-        request.decided_by, request.decided_at, request.decision_reason = user, timezone.now(), reason.strip()
-        kind.record(request, user, "rejected", kind.rejected, reason.strip())
-    return request
-
-
-def withdraw_request(kind: RequestKind[R], user: AbstractBaseUser, request_id: int) -> R:
-    with transaction.atomic():
-        request = kind.lock(request_id)
-        if request.requested_by_id != user.pk:
-            raise ActionRefused(
-                f"Only the person who requested this {kind.noun} can withdraw it.", code="forbidden"
+    def lock(self, pk: int) -> R:
+        """The request, row-locked until the caller's transaction ends."""
+        try:
+            return (
+                self.model._default_manager.select_for_update(of=("self",))
+                .select_related(*self.related)
+                .get(pk=pk)
             )
-        _require_pending(kind, request, "withdrawn")
-        kind.record(request, user, "withdrew", kind.withdrawn, "")
-    return request
+        except self.model.DoesNotExist:
+            raise ActionRefused(f"{self.noun.capitalize()} #{pk} does not exist.", code="not_found") from None
+
+    def maker_id(self, request: R) -> int:
+        return int(getattr(request, f"{self.maker_field}_id"))
+
+    def status_label(self, status: str) -> str:
+        return str(dict(self.model._meta.get_field("status").flatchoices).get(status, status)).lower()
+
+    def can_move(self, request: R, to: str) -> bool:
+        return to in self.transitions[self.status(request)]
+
+    @staticmethod
+    def status(request: R) -> str:
+        return str(request.status)  # type: ignore[attr-defined]
+
+    def move(
+        self,
+        request: R,
+        to: str,
+        *,
+        actor: Actor,
+        action: str,
+        reason: str = "",
+        approver: User | None = None,
+        before: dict[str, Any] | None = None,
+    ) -> None:
+        """Move the locked request to ``to`` if its table allows it, save it (with any field the caller
+        set first), then record who, when, from, to and why.
+
+        The request is saved before the audit row is written (the audit commits on its own), so a
+        save that fails leaves no record of a move that never happened.
+        """
+        current = self.status(request)
+        if not self.can_move(request, to):
+            raise ActionRefused(
+                f"{self.noun.capitalize()} #{request.pk} is {self.status_label(current)}; "
+                f"it cannot become {self.status_label(to)}.",
+                code="invalid_transition",
+            )
+        before = before if before is not None else self.snapshot(request)
+        request.status = to  # type: ignore[attr-defined]
+        request.save()
+        record_decision(
+            action=action,
+            actor=actor,
+            approver=approver,
+            subject_type=self.subject_type,
+            subject_id=request.pk,
+            account_id=self.account_number(request),
+            from_state=current,
+            to_state=to,
+            reason=reason,
+            before=before,
+            after=self.snapshot(request),
+        )
+
+    def _require(self, request: R, status: str, verb: str) -> None:
+        if self.status(request) != status:
+            raise ActionRefused(
+                f"{self.noun.capitalize()} #{request.pk} is {self.status_label(self.status(request))}; "
+                f"it cannot be {verb}.",
+                code="invalid_transition",
+            )
+
+    def approve(
+        self,
+        user: User,
+        pk: int,
+        *,
+        check: Callable[[R], str] | None = None,
+        then: Callable[[R], None] | None = None,
+    ) -> R:
+        """A checker's approval (never the maker's). ``check`` runs under the lock and may refuse,
+        or answer a reason to record; ``then`` hands the work on, in the same transaction."""
+        with transaction.atomic():
+            request = self.lock(pk)
+            require_checker(user, self.maker_id(request), f"approve {self.noun}s")
+            self._require(request, self.pending, "approved")
+            reason = check(request) if check is not None else ""
+            request.decided_by, request.decided_at = user, timezone.now()  # type: ignore[attr-defined]
+            self.move(request, self.approved, actor=user, approver=user, action="approved", reason=reason)
+            if then is not None:
+                then(request)
+        return request
+
+    def reject(self, user: User, pk: int, reason: str) -> R:
+        reason = reason.strip()
+        if not reason:
+            raise ActionRefused(
+                "Give a reason for the rejection: the maker will read it.", code="reason_required"
+            )
+        with transaction.atomic():
+            request = self.lock(pk)
+            require_checker(user, self.maker_id(request), f"reject {self.noun}s")
+            self._require(request, self.pending, "rejected")
+            request.decided_by, request.decided_at = user, timezone.now()  # type: ignore[attr-defined]
+            request.decision_reason = reason  # type: ignore[attr-defined]
+            self.move(request, self.rejected, actor=user, action="rejected", reason=reason)
+        return request
+
+    def withdraw(self, user: User, pk: int) -> R:
+        with transaction.atomic():
+            request = self.lock(pk)
+            if self.maker_id(request) != user.pk:
+                raise ActionRefused(
+                    f"Only the person who requested this {self.noun} can withdraw it.", code="forbidden"
+                )
+            self.move(request, self.withdrawn, actor=user, action="withdrew")
+        return request
+
+
+def execute_once(
+    workflow: Workflow[R],
+    pk: int,
+    *,
+    send: Callable[[R], R],
+    interrupted: Callable[[R], None] | None,
+    attempt: Callable[[R], None] | None = None,
+) -> R:
+    """Carry out an approved request so that Clear Street hears of it once.
+
+    Under an advisory lock per request (a second worker answers the request as it stands), the
+    request moves from approved to ``workflow.sending`` in a transaction that commits before
+    ``send`` makes its call. A request found already sending had a worker die mid-call: with
+    ``interrupted`` that function settles it (the outcome is unknown; nothing is resent), without
+    it ``send`` runs again and must first read what Clear Street already has. ``attempt`` stamps
+    each attempt on the request under its row lock. Anything else (settled, never approved) is
+    answered as it stands: a duplicate delivery of the task.
+    """
+
+    def run() -> R:
+        with transaction.atomic():
+            request = workflow.lock(pk)
+            status = workflow.status(request)
+            if status == workflow.sending and interrupted is not None:
+                interrupted(request)
+                return request
+            if status not in {workflow.approved, workflow.sending}:
+                return request
+            if attempt is not None:
+                attempt(request)
+            if status == workflow.approved:
+                workflow.move(request, workflow.sending, actor=SYSTEM, action="submitting")
+            else:
+                request.save()
+        return send(request)
+
+    return locks.run_exclusively(
+        f"execute.{workflow.subject_type}",
+        pk,
+        run,
+        when_busy=lambda: workflow.model._default_manager.get(pk=pk),
+    )

@@ -140,6 +140,7 @@ def pending_batch(maker, account, rows: int):
     from backoffice import clock
     from instructions import exercise
     from instructions import services as instructions
+    from instructions.queries import price_of_underlying, underlying_prices
     from positions.models import Position
 
     today = clock.business_date()
@@ -151,8 +152,9 @@ def pending_batch(maker, account, rows: int):
     )
     assert len(candidates) == rows, f"only {len(candidates)} long options expire on {today}"
     specs, otm = [], 0
+    prices = underlying_prices(candidates)
     for position in candidates:
-        price = instructions.underlying_price(position)
+        price = price_of_underlying(prices, position)
         out = exercise.is_out_of_the_money(position.put_call, position.strike, price) is not False
         otm += out
         specs.append(

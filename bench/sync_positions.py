@@ -55,7 +55,7 @@ PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # The wire's columns, as the floor's scratch table types them (PostgreSQL parses the text).
 def floor_columns() -> tuple[tuple[str, str], ...]:
     """The scratch table of the floor: the Position fields as they come on the wire."""
-    from positions.services import WIRE_COLUMNS
+    from positions.services.mirror import WIRE_COLUMNS
 
     return (("account_id", "bigint"), ("instrument_id", "text"), *WIRE_COLUMNS)
 
@@ -271,6 +271,7 @@ def run(args: argparse.Namespace) -> None:
         from backoffice.clearstreet import client as client_module
         from positions import services
         from positions.models import Position
+        from positions.services import mirror
 
         try:
             call_command("migrate", verbosity=0)
@@ -304,7 +305,7 @@ def run(args: argparse.Namespace) -> None:
             watches.wrap(audit_services, "row_hash", "audit: row_hash (canonical JSON + sha256)")
             watches.wrap(audit_services, "_append", "audit: _append (lock, last hash, INSERT)")
             watches.wrap(client_module.ClearStreetClient, "_rows", "parse rows (Position.from_wire)")
-            writer = services._MirrorWriter
+            writer = mirror.MirrorWriter
             watches.wrap(writer, "write", "write pages (fingerprint, COPY new, upsert changed)")
             watches.wrap(writer, "remove_missing", "remove what is gone (after the last page)")
             labels = ("first sync (all inserts)", "re-sync (no changes)")

@@ -36,10 +36,12 @@ class InstructionStatus(models.TextChoices):
     UNKNOWN = "UNKNOWN", "Unknown"
 
 
+# Still moving at Clear Street: the poll follows these accounts closely.
 LIVE_STATUSES = frozenset(
     {InstructionStatus.SENT, InstructionStatus.CANCEL_REQUESTED, InstructionStatus.UNKNOWN}
 )
-# Statuses under which an instruction still claims contracts of the position.
+# Statuses under which an instruction still claims contracts of the position, and decides what
+# happens to them at expiry (a cancel pending or failed leaves it in force).
 CLAIMING_STATUSES = frozenset(
     {
         InstructionStatus.SENT,
@@ -49,6 +51,11 @@ CLAIMING_STATUSES = frozenset(
         InstructionStatus.UNKNOWN,
     }
 )
+# Final by Clear Street's own decision (accepted or rejected), not by a cancel.
+DECIDED_STATUSES = frozenset(
+    {InstructionStatus.ACCEPTED, InstructionStatus.REJECTED, InstructionStatus.ENGINE_REJECTED}
+)
+REJECTED_STATUSES = frozenset({InstructionStatus.REJECTED, InstructionStatus.ENGINE_REJECTED})
 
 
 class Batch(models.Model):
@@ -66,6 +73,33 @@ class Batch(models.Model):
         REJECTED = "rejected", "Rejected by checker"
         WITHDRAWN = "withdrawn", "Withdrawn"
         EXPIRED = "expired", "Expired"
+
+    # The batch's life: which moves exist (the four-eyes machine refuses any other).
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.DRAFT: frozenset({Status.PENDING_APPROVAL, Status.WITHDRAWN, Status.EXPIRED}),
+        # Pending -> pending is an edit after submission: the batch goes back to the end of the queue.
+        Status.PENDING_APPROVAL: frozenset(
+            {Status.PENDING_APPROVAL, Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.EXPIRED}
+        ),
+        Status.APPROVED: frozenset({Status.SUBMITTING, Status.EXPIRED}),
+        Status.SUBMITTING: frozenset(
+            {Status.SUBMITTED, Status.PARTIALLY_REJECTED, Status.REJECTED_UPSTREAM, Status.FAILED}
+        ),
+        Status.FAILED: frozenset({Status.APPROVED}),  # a person retries a failed submission
+        Status.SUBMITTED: frozenset(),
+        Status.PARTIALLY_REJECTED: frozenset(),
+        Status.REJECTED_UPSTREAM: frozenset(),
+        Status.REJECTED: frozenset(),
+        Status.WITHDRAWN: frozenset(),
+        Status.EXPIRED: frozenset(),
+    }
+    EDITABLE = frozenset({Status.DRAFT, Status.PENDING_APPROVAL})
+    # Not yet settled: its rows claim their contracts and the worksheet counts them as drafted.
+    OPEN = frozenset({Status.DRAFT, Status.PENDING_APPROVAL, Status.APPROVED, Status.SUBMITTING})
+    # Expire at the day's cutoff if still here.
+    UNSENT = frozenset({Status.DRAFT, Status.PENDING_APPROVAL, Status.APPROVED})
+    # Sent and answered, but not every row made it: the maker has something to look at.
+    NEEDS_ATTENTION = frozenset({Status.FAILED, Status.PARTIALLY_REJECTED, Status.REJECTED_UPSTREAM})
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="batches")
     business_date = models.DateField(
@@ -104,6 +138,14 @@ class Batch(models.Model):
 
     def __str__(self) -> str:
         return f"batch #{self.pk} ({self.account.account_id}, {self.status})"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in self.EDITABLE
+
+    def editable_by(self, user: object) -> bool:
+        """Only its maker edits a batch, and only before it is approved."""
+        return self.is_editable and self.created_by_id == getattr(user, "pk", None)
 
 
 class BatchRow(models.Model):
@@ -177,11 +219,21 @@ class Instruction(models.Model):
     @property
     def is_terminal_without_cancel(self) -> bool:
         """Final by Clear Street's own decision (accepted or rejected), not by a cancel."""
-        return self.status in {
-            InstructionStatus.ACCEPTED,
-            InstructionStatus.REJECTED,
-            InstructionStatus.ENGINE_REJECTED,
-        }
+        return self.status in DECIDED_STATUSES
+
+    def cancel_blocker(self, open_cancel: CancelRequest | None) -> str:
+        """Why a cancel cannot be requested now (empty when it can): the rule the service enforces and
+        the pages explain."""
+        if self.status == InstructionStatus.ACCEPTED:
+            return (
+                "Clear Street has accepted this instruction: it is final and can no longer be cancelled "
+                "(enter an opposite instruction instead, before the deadline)."
+            )
+        if self.status != InstructionStatus.SENT:
+            return f"The instruction is {self.get_status_display().lower()}: there is nothing to cancel."
+        if open_cancel is not None:
+            return f"A cancel of this instruction is already open (#{open_cancel.pk})."
+        return ""
 
 
 class StatusChange(models.Model):
@@ -216,7 +268,23 @@ class CancelRequest(FourEyesRequest):
         REJECTED = "rejected", "Rejected by checker"
         WITHDRAWN = "withdrawn", "Withdrawn"
 
-    OPEN = (Status.PENDING_APPROVAL, Status.APPROVED, Status.SUBMITTING, Status.CANCEL_REQUESTED)
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.PENDING_APPROVAL: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN}),
+        Status.APPROVED: frozenset({Status.SUBMITTING}),
+        # Clear Street's answer, or the instruction's own status seen by a sync while the call was out.
+        Status.SUBMITTING: frozenset(
+            {Status.CANCEL_REQUESTED, Status.CANCELLED, Status.CANCEL_FAILED, Status.FAILED}
+        ),
+        Status.CANCEL_REQUESTED: frozenset({Status.CANCELLED, Status.CANCEL_FAILED}),
+        Status.CANCELLED: frozenset(),
+        Status.CANCEL_FAILED: frozenset(),
+        Status.FAILED: frozenset(),
+        Status.REJECTED: frozenset(),
+        Status.WITHDRAWN: frozenset(),
+    }
+    OPEN = frozenset({Status.PENDING_APPROVAL, Status.APPROVED, Status.SUBMITTING, Status.CANCEL_REQUESTED})
+    # Waiting for Clear Street's verdict on the instruction.
+    AWAITING_OUTCOME = frozenset({Status.SUBMITTING, Status.CANCEL_REQUESTED})
 
     instruction = models.ForeignKey(Instruction, on_delete=models.PROTECT, related_name="cancel_requests")
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING_APPROVAL)

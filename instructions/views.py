@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backoffice import roles
+from backoffice.inputs import whole_number, whole_numbers
 from backoffice.pages import carry_out, refused
 from backoffice.workflow import ActionRefused
-from instructions import queries, services, states
+from instructions import queries, services
 from instructions.forms import ApproveForm, BatchNoteForm, BatchRowFormSet, ReasonForm, WorksheetForm
 from instructions.models import Batch, CancelRequest, Instruction, InstructionStatus, InstructionType
 from positions.models import Account, Position
@@ -78,8 +79,7 @@ def _positions_for(formset) -> dict[int, Position]:
         form.initial.get("position_id") or form.data.get(f"{form.prefix}-position_id")
         for form in formset.forms
     ]
-    clean_ids = [int(i) for i in ids if str(i or "").isdigit()]
-    return Position.objects.select_related("account").in_bulk(clean_ids)
+    return Position.objects.select_related("account").in_bulk(whole_numbers([str(i or "") for i in ids]))
 
 
 @maker_only
@@ -123,7 +123,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"{len(created)} batches drafted, one per account.")
                 return redirect(f"{reverse('instructions:batches')}?scope=mine")
     else:
-        ids = [int(i) for i in request.GET.getlist("position") if i.isdigit()]
+        ids = whole_numbers(request.GET.getlist("position"))
         instruction_type = request.GET.get("type", InstructionType.EXERCISE)
         if instruction_type not in InstructionType.values:
             instruction_type = InstructionType.EXERCISE
@@ -182,7 +182,7 @@ def batch_edit(request: HttpRequest, pk: int) -> HttpResponse:
             )
             return redirect(back)
     else:
-        if batch.status not in states.EDITABLE:
+        if not batch.editable_by(request.user):
             messages.error(
                 request, f"Batch #{pk} is {batch.get_status_display().lower()}; it can no longer be edited."
             )
@@ -214,7 +214,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     batch = queries.batch(pk)
     if batch is None:
         raise Http404("No such batch")
-    drifts = services.position_changes(batch) if batch.status == Batch.Status.PENDING_APPROVAL else []
+    drifts = queries.position_changes(batch) if batch.status == Batch.Status.PENDING_APPROVAL else []
     drift_by_symbol: dict[str, list] = defaultdict(list)
     for drift in drifts:
         drift_by_symbol[drift.symbol].append(drift)
@@ -227,7 +227,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "drifts": drifts,
             "approve_form": ApproveForm(initial={"version": batch.version}),
             "reason_form": ReasonForm(),
-            "editable": batch.status in states.EDITABLE,
+            "editable": batch.editable_by(request.user),
         },
     )
 
@@ -305,8 +305,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
 def instruction_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     status = status if status in InstructionStatus.values else ""
-    raw_account = request.GET.get("account", "")
-    account_id = int(raw_account) if raw_account.isdigit() else None  # account 0 exists
+    account_id = whole_number(request.GET.get("account", ""))  # account 0 exists
     rows = queries.instructions(
         account_id=account_id,
         status=status,
@@ -330,6 +329,7 @@ def instruction_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def instruction_detail(request: HttpRequest, pk: str) -> HttpResponse:
     instruction = get_object_or_404(Instruction.objects.select_related("account", "batch_row__batch"), pk=pk)
+    cancel_blocker = instruction.cancel_blocker(queries.open_cancel(instruction))
     return render(
         request,
         "instructions/instruction_detail.html",
@@ -337,8 +337,8 @@ def instruction_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "instruction": instruction,
             "timeline": queries.timeline(instruction),
             "cancels": instruction.cancel_requests.select_related("requested_by", "decided_by"),
-            "can_cancel": instruction.status == InstructionStatus.SENT
-            and not instruction.cancel_requests.filter(status__in=CancelRequest.OPEN).exists(),
+            "can_cancel": not cancel_blocker,
+            "cancel_blocker": cancel_blocker,
         },
     )
 

@@ -128,7 +128,7 @@ class SyncRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    ACTIVE = frozenset({Status.QUEUED, Status.RUNNING})
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sync_runs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -183,7 +183,16 @@ class CloseRequest(FourEyesRequest):
         REJECTED = "rejected", "Rejected by checker"
         WITHDRAWN = "withdrawn", "Withdrawn"
 
-    OPEN = (Status.PENDING_APPROVAL, Status.APPROVED, Status.SUBMITTING)
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.PENDING_APPROVAL: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN}),
+        Status.APPROVED: frozenset({Status.SUBMITTING}),
+        Status.SUBMITTING: frozenset({Status.SUBMITTED, Status.FAILED}),
+        Status.SUBMITTED: frozenset(),
+        Status.FAILED: frozenset(),
+        Status.REJECTED: frozenset(),
+        Status.WITHDRAWN: frozenset(),
+    }
+    OPEN = frozenset({Status.PENDING_APPROVAL, Status.APPROVED, Status.SUBMITTING})
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="close_requests")
     # Empty for "close all positions".

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from backoffice import clock
@@ -151,11 +154,26 @@ def freshness(accounts: list[Account]) -> Freshness:
     )
 
 
-def accounts(account_ids: tuple[int, ...] = ()) -> list[Account]:
-    qs = Account.objects.all()
-    if account_ids:
-        qs = qs.filter(account_id__in=account_ids)
-    return list(qs)
+class UnknownAccounts(LookupError):
+    """Accounts named that the back-office does not follow."""
+
+    def __init__(self, numbers: list[int]) -> None:
+        self.numbers = numbers
+        super().__init__(f"Account {', '.join(map(str, numbers))} is not followed by the back-office.")
+
+
+def sync_targets(numbers: Sequence[int] = ()) -> list[Account]:
+    """The accounts a sync covers (positions or instructions): those named, else every active one.
+
+    Raises ``UnknownAccounts`` naming any account that is not followed.
+    """
+    if not numbers:
+        return list(Account.objects.filter(active=True))
+    found = {account.account_id: account for account in Account.objects.filter(account_id__in=numbers)}
+    missing = [number for number in dict.fromkeys(numbers) if number not in found]
+    if missing:
+        raise UnknownAccounts(missing)
+    return [found[number] for number in dict.fromkeys(numbers)]
 
 
 def orders_for(position: Position) -> QuerySet[Order]:
@@ -168,6 +186,15 @@ def close_requests_for(position: Position) -> QuerySet[CloseRequest]:
     return CloseRequest.objects.filter(
         Q(instrument_id=position.instrument_id) | Q(instrument_id=""), account=position.account
     ).select_related("requested_by", "decided_by")
+
+
+def close_request_ids_for(position: Position) -> list[int]:
+    """This position's own close requests (not the account's close-all ones)."""
+    return list(
+        CloseRequest.objects.filter(
+            account=position.account_id, instrument_id=position.instrument_id
+        ).values_list("pk", flat=True)
+    )
 
 
 def pending_close_requests() -> QuerySet[CloseRequest]:
@@ -194,41 +221,25 @@ def sync_runs(account: Account, limit: int = 100) -> QuerySet[SyncRun]:
     )
 
 
-def book_summary() -> dict:
-    """Figures for the dashboard card."""
-    row = Position.objects.aggregate(
+def book_summary() -> dict[str, Any]:
+    """Figures for the dashboard's card: the whole book, and its oldest snapshot."""
+    return Position.objects.aggregate(
         positions=Count("id"),
         accounts=Count("account", distinct=True),
-        market_value=Sum("market_value"),
         options=Count("id", filter=Q(instrument_type="OPTION")),
-        oldest=Min("account__snapshot_as_of"),
-        newest=Max("account__snapshot_as_of"),
+        market_value=Sum("market_value"),
+        oldest_snapshot=Min("account__snapshot_as_of"),
     )
-    return row
 
 
-def audit_of(position: Position) -> list:
-    """The audit rows that touched a position: calls naming it, its close requests, the batches and
-    cancels of instructions on it, and the syncs that changed it."""
-    from backoffice.audit.queries import entries_touching
-    from instructions.models import BatchRow, CancelRequest
+def expiring_count(day: date) -> int:
+    return Position.objects.filter(instrument_type="OPTION", expiration_date=day).count()
 
-    closes = (
-        close_requests_for(position).filter(instrument_id=position.instrument_id).values_list("pk", flat=True)
-    )
-    batches = BatchRow.objects.filter(
-        batch__account_id=position.account_id, instrument_id=position.instrument_id
-    ).values_list("batch_id", flat=True)
-    cancels = CancelRequest.objects.filter(
-        instruction__account_id=position.account_id, instruction__instrument_id=position.instrument_id
-    ).values_list("pk", flat=True)
-    return entries_touching(
-        position.account.account_id,
-        path_fragment=position.instrument_id,
-        subjects={
-            "close_request": list(closes),
-            "batch": sorted(set(batches)),
-            "cancel_request": list(cancels),
-            "sync_run": [position.last_sync_id] if position.last_sync_id else [],
-        },
+
+def closes_awaiting_checker(user: AbstractBaseUser | AnonymousUser) -> int:
+    """Other people's close requests waiting for this checker's decision."""
+    return (
+        CloseRequest.objects.filter(status=CloseRequest.Status.PENDING_APPROVAL)
+        .exclude(requested_by=user.pk)
+        .count()
     )

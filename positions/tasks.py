@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from positions import services
+from positions.queries import sync_targets
 
 
-@shared_task(name="positions.sync_positions", bind=True)
-def sync_positions(self, run_id: int) -> str:
+@shared_task(name=services.SYNC_POSITIONS, bind=True)
+def sync_positions(self: Task, run_id: int) -> str:
     run = services.run_sync(run_id, celery_task_id=self.request.id or "")
     return run.status
 
 
 @shared_task(name="positions.sync_active_accounts")
 def sync_active_accounts() -> int:
-    return len(services.sync_active_accounts())
+    return len(services.request_syncs(sync_targets(), trigger="schedule"))
 
 
-@shared_task(name="positions.execute_close", bind=True)
-def execute_close(self, request_id: int) -> str:
+@shared_task(name=services.EXECUTE_CLOSE, bind=True)
+def execute_close(self: Task, request_id: int) -> str:
     return services.execute_close(request_id, celery_task_id=self.request.id).status

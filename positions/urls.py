@@ -2,11 +2,10 @@ from django.urls import path
 
 from positions import views
 
-app_name = "positions"
-
+# Included by the project's URL configuration in the "positions" namespace, beside the position's
+# own page (a screen composed with the instructions app: backoffice.screens.position).
 urlpatterns = [
     path("", views.book_list, name="list"),
-    path("<int:pk>/", views.position_detail, name="detail"),
     path("<int:pk>/close/", views.request_close, name="request_close"),
     path("accounts/<int:account_id>/", views.account_detail, name="account_detail"),
     path("accounts/<int:account_id>/close-all/", views.request_close_all, name="request_close_all"),

@@ -1,4 +1,7 @@
-"""Pages of the positions app: the book, a position, an account's syncs, close requests."""
+"""Pages of the positions app: the book, an account's syncs, close requests.
+
+A position's own page composes this app with the instructions app: ``backoffice.screens.position``.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice import roles
+from backoffice.inputs import whole_number
 from backoffice.middleware import json_endpoint
 from backoffice.pages import carry_out, refused
 from backoffice.workflow import ActionRefused
-from instructions.queries import instructions_on
 from positions import queries, services
 from positions.forms import BookFilterForm, CloseRequestForm, RejectForm
 from positions.models import Account, CloseRequest, Position, SyncRun
@@ -72,24 +75,6 @@ def book_list(request: HttpRequest) -> HttpResponse:
 
 @view_book
 @require_GET
-def position_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    position = get_object_or_404(Position.objects.select_related("account", "last_sync"), pk=pk)
-    return render(
-        request,
-        "positions/detail.html",
-        {
-            "position": position,
-            "orders": queries.orders_for(position),
-            "close_requests": queries.close_requests_for(position),
-            "instructions": instructions_on(position),
-            "audit_entries": queries.audit_of(position),
-            "close_form": CloseRequestForm(),
-        },
-    )
-
-
-@view_book
-@require_GET
 def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
     account = get_object_or_404(Account, account_id=account_id)
     return render(
@@ -132,14 +117,15 @@ def _run_json(run: SyncRun) -> dict:
 def sync_request(request: HttpRequest) -> JsonResponse:
     """Queue a sync of one account (``account``) or of every active account; answers the runs."""
     raw = request.POST.get("account", "")
-    if raw:
-        try:
-            accounts = [Account.objects.get(account_id=int(raw))]
-        except (ValueError, Account.DoesNotExist):
-            return JsonResponse({"error": {"code": 400, "message": f"Unknown account {raw!r}."}}, status=400)
-    else:
-        accounts = list(Account.objects.filter(active=True))
-    runs = [services.request_sync(account, user=request.user)[0] for account in accounts]
+    number = whole_number(raw)
+    unknown = JsonResponse({"error": {"code": 400, "message": f"Unknown account {raw!r}."}}, status=400)
+    if raw and number is None:
+        return unknown
+    try:
+        accounts = queries.sync_targets([number] if number is not None else ())
+    except queries.UnknownAccounts:
+        return unknown
+    runs = services.request_syncs(accounts, user=request.user)
     return JsonResponse({"runs": [_run_json(run) for run in runs]}, status=202)
 
 
@@ -147,9 +133,9 @@ def sync_request(request: HttpRequest) -> JsonResponse:
 @view_book
 @require_GET
 def sync_status(request: HttpRequest) -> JsonResponse:
-    try:
-        ids = [int(part) for part in request.GET.get("runs", "").split(",") if part]
-    except ValueError:
+    parts = [part for part in request.GET.get("runs", "").split(",") if part]
+    ids = [n for part in parts if (n := whole_number(part)) is not None]
+    if len(ids) != len(parts):
         message = "runs must be a comma-separated list of ids."
         return JsonResponse({"error": {"code": 400, "message": message}}, status=400)
     runs = SyncRun.objects.filter(pk__in=ids[:100]).select_related("account")

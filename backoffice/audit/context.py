@@ -14,6 +14,24 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any
 
+
+class SystemActor:
+    """The actor of a move no person made: a deadline passing, a worker settling a submission, a
+    cancel Clear Street confirmed. Recorded as ``system``, never as the maker or the checker whose
+    request it was."""
+
+    pk = None
+    is_authenticated = False
+
+    def get_username(self) -> str:
+        return "system"
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+SYSTEM = SystemActor()
+
 CONTEXT_KEYS = frozenset(
     {"actor", "approver", "account_id", "subject_type", "subject_id", "celery_task_id", "sync_run_id"}
 )

@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 from django.http import QueryDict
 
-from backoffice.audit.links import SUBJECT_TYPES
+from backoffice.audit.links import subject_types
 from backoffice.audit.models import AuditEntry
 from backoffice.audit.queries import NO_RESPONSE, STATUS_CLASSES, AuditFilters, Cursor
 from backoffice.audit.services import ENDPOINT_TEMPLATES
@@ -60,7 +60,9 @@ class AuditFilterForm(forms.Form):
     after = forms.CharField(required=False, widget=forms.HiddenInput)
     before = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    subject_types = SUBJECT_TYPES
+    @property
+    def subject_types(self) -> list[str]:
+        return subject_types()
 
     def clean_after(self) -> Cursor | None:
         return self._cursor("after")

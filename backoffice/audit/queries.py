@@ -168,6 +168,14 @@ def entries_for(subject_type: str, subject_id: int | str, *, limit: int = 200) -
     return list(qs.defer(*BODY_FIELDS).order_by("-occurred_at", "-id")[:limit])
 
 
+def entries_for_subjects(subject_type: str, subject_ids: list[int] | list[str]) -> list[AuditEntry]:
+    """Every row of several objects of one kind, oldest first (for a timeline), without the bodies."""
+    if not subject_ids:
+        return []
+    qs = AuditEntry.objects.filter(subject_type=subject_type, subject_id__in=[str(i) for i in subject_ids])
+    return list(qs.defer(*BODY_FIELDS).order_by("id"))
+
+
 def entries_for_account(account_id: int, *, limit: int = 200) -> list[AuditEntry]:
     qs = AuditEntry.objects.filter(account_id=account_id)
     return list(qs.defer(*BODY_FIELDS).order_by("-occurred_at", "-id")[:limit])
@@ -197,6 +205,5 @@ def entries_touching(
     for subject_type, ids in subjects.items():
         if ids:
             condition |= Q(subject_type=subject_type, subject_id__in=[str(i) for i in ids])
-    return list(
-        AuditEntry.objects.filter(condition, account_id=account_id).order_by("-occurred_at", "-id")[:limit]
-    )
+    qs = AuditEntry.objects.filter(condition, account_id=account_id).defer(*BODY_FIELDS)
+    return list(qs.order_by("-occurred_at", "-id")[:limit])

@@ -23,7 +23,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from backoffice.audit.chain import CONTENT_FIELDS, row_hash
-from backoffice.audit.context import audit_context, current_audit_context
+from backoffice.audit.context import SYSTEM, SystemActor, audit_context, current_audit_context
 from backoffice.audit.models import AUDIT_DB, GENESIS_HASH, AuditEntry, ChainVerification
 from backoffice.audit.redaction import sanitize, scrub_optional
 
@@ -31,10 +31,12 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
     User = AbstractBaseUser | AnonymousUser
+    Actor = User | SystemActor
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "SYSTEM",
     "ChainResult",
     "audit_context",
     "calls_recorded_behind",
@@ -72,7 +74,9 @@ def endpoint_of(path: str) -> str:
     return bare
 
 
-def _person(user: User | None) -> tuple[int | None, str | None]:
+def _person(user: Actor | None) -> tuple[int | None, str | None]:
+    if isinstance(user, SystemActor):
+        return None, user.get_username()
     if user is None or not getattr(user, "is_authenticated", False):
         return None, None
     return user.pk, user.get_username()
@@ -282,7 +286,7 @@ def record_upstream_call(
 def record_decision(
     *,
     action: str,
-    actor: User | None,
+    actor: Actor,
     subject_type: str,
     subject_id: int | str,
     account_id: int | None = None,
@@ -295,7 +299,13 @@ def record_decision(
     celery_task_id: str | None = None,
     sync_run_id: int | None = None,
 ) -> AuditEntry:
-    """Record a person's decision (drafted, submitted_for_approval, approved, rejected, ...)."""
+    """Record a decision (drafted, submitted_for_approval, approved, rejected, ...) and who made it.
+
+    A decision names its people itself (``SYSTEM`` for a move no person made): the audit context
+    of the work around it (a maker's batch being sent) never stands in for them.
+    """
+    actor_id, actor_username = _person(actor)
+    approver_id, approver_username = _person(approver)
     content: dict[str, Any] = {
         "kind": AuditEntry.Kind.DECISION.value,
         "action": scrub_optional(action),
@@ -306,8 +316,8 @@ def record_decision(
         "after": sanitize(after),
         **_attribution(
             {
-                "actor": actor,
-                "approver": approver,
+                "actor": None,
+                "approver": None,
                 "account_id": account_id,
                 "subject_type": subject_type,
                 "subject_id": subject_id,
@@ -315,6 +325,10 @@ def record_decision(
                 "sync_run_id": sync_run_id,
             }
         ),
+        "actor_id": actor_id,
+        "actor_username": actor_username,
+        "approver_id": approver_id,
+        "approver_username": approver_username,
     }
     return _append(content)
 

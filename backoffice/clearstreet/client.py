@@ -3,7 +3,7 @@
 One method per endpoint of the positions API. Every HTTP attempt, answered or not, leaves exactly
 one audit row (``backoffice.audit``), written in its own transaction. Reads retry on 5xx, 429 and
 network failures with backoff (honouring ``Retry-After``); writes never retry here: a write whose
-answer was lost is resolved by the caller reading the instruction list (DESIGN.md, Idempotency).
+answer was lost is resolved by the caller reading the instruction list, never by sending it again.
 """
 
 from __future__ import annotations

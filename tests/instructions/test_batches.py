@@ -14,7 +14,7 @@ from backoffice.audit.models import AuditEntry
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.types import InstructionRequest
 from backoffice.workflow import ActionRefused
-from instructions import services
+from instructions import queries, services
 from instructions.models import Batch, BatchRow, Instruction, StatusChange
 from instructions.queries import allowed_contracts
 from instructions.services import BatchInvalid, RowSpec
@@ -216,7 +216,7 @@ def test_position_changes_since_drafting_must_be_confirmed(desk, users):
         services.approve_batch(users["supervisors"], batch.pk)
     assert excinfo.value.code == "position_changed"
     assert "available_quantity" in excinfo.value.message
-    drift = services.position_changes(Batch.objects.get(pk=batch.pk))
+    drift = queries.position_changes(Batch.objects.get(pk=batch.pk))
     assert [(d.field, d.drafted, d.now) for d in drift] == [
         ("available_quantity", str(itm.available_quantity), str(itm.available_quantity - 1))
     ]

@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backoffice.clearstreet.errors import ClearStreetError
 from instructions import services
-from instructions.models import Instruction
-from positions.models import Account
+from instructions.models import LIVE_STATUSES, Instruction
+from positions.queries import sync_targets
 from positions.services import register_account
 
 
@@ -25,11 +25,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, accounts: list[int] | None, **options) -> None:
-        targets = (
-            [register_account(a)[0] for a in accounts]
-            if accounts
-            else list(Account.objects.filter(active=True))
-        )
+        for account_id in accounts or ():
+            register_account(account_id)
+        targets = sync_targets(accounts or ())
         if not targets:
             raise CommandError("No active accounts; name one with --account ID.")
         failed = 0
@@ -41,7 +39,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{account.account_id}: failed: {exc}")
                 continue
             mirrored = Instruction.objects.filter(account=account)
-            live = mirrored.filter(status__in=["SENT", "CANCEL_REQUESTED"]).count()
+            live = mirrored.filter(status__in=LIVE_STATUSES).count()
             self.stdout.write(
                 f"{account.account_id}: {mirrored.count()} instructions mirrored, "
                 f"{changed} changed status, {live} in flight"

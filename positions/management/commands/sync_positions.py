@@ -7,7 +7,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from positions import services
-from positions.models import Account, SyncRun
+from positions.models import SyncRun
+from positions.queries import sync_targets
 
 
 class Command(BaseCommand):
@@ -27,17 +28,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, accounts: list[int] | None, wait: float, **options) -> None:
-        if accounts:
-            targets = []
-            for account_id in accounts:
-                account, created = services.register_account(account_id)
-                if created:
-                    self.stdout.write(f"{account_id}: registered")
-                targets.append(account)
-        else:
-            targets = list(Account.objects.filter(active=True))
-            if not targets:
-                raise CommandError("No active accounts to sync; name one with --account ID.")
+        for account_id in accounts or ():
+            if services.register_account(account_id)[1]:
+                self.stdout.write(f"{account_id}: registered")
+        targets = sync_targets(accounts or ())
+        if not targets:
+            raise CommandError("No active accounts to sync; name one with --account ID.")
         failed = 0
         for account in targets:
             started = time.monotonic()

@@ -1,0 +1,25 @@
+"""Reading numbers people and programs type into query strings and forms, without a 500.
+
+``str.isdigit`` accepts "²" and "٣", which ``int`` then refuses or reads as something else, and a
+number past PostgreSQL's bigint fails the query: both are answered here as "not a number".
+"""
+
+from __future__ import annotations
+
+BIGINT_MAX = 2**63 - 1
+
+
+def whole_number(raw: object, *, maximum: int = BIGINT_MAX) -> int | None:
+    """``raw`` as a non-negative integer written in ASCII digits, at most ``maximum``; else None."""
+    if not isinstance(raw, str | int) or isinstance(raw, bool):
+        return None
+    text = str(raw).strip()
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number <= maximum else None
+
+
+def whole_numbers(raws: list[str], *, limit: int = 500) -> list[int]:
+    """The values of a repeated parameter that are whole numbers (the rest left out), at most ``limit``."""
+    return [n for raw in raws[:limit] if (n := whole_number(raw)) is not None]

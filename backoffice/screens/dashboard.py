@@ -1,0 +1,48 @@
+"""The dashboard: each role's cards, each figure from the app that owns it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from backoffice import roles
+from backoffice.audit.queries import latest_verification
+from backoffice.health import run_checks
+from instructions import calendar
+from instructions import queries as instruction_queries
+from positions import queries as position_queries
+
+
+def summary(user: AbstractBaseUser | AnonymousUser) -> dict[str, Any]:
+    cards: dict[str, Any] = {}
+    if user.has_perm(roles.VIEW_BOOK):
+        cards["book"] = position_queries.book_summary()
+        day = position_queries.next_expiration()
+        if day is not None:
+            cards["expiration"] = {
+                "day": day,
+                "positions": position_queries.expiring_count(day),
+                "deadlines": calendar.deadlines_for(day),
+                "open_batches": instruction_queries.drafts_for_day(day),
+            }
+    if user.has_perm(roles.APPROVE_REQUESTS):
+        approvals = instruction_queries.awaiting_checker(user)
+        cards["approvals"] = {
+            "batches": approvals.batches,
+            "cancels": approvals.cancels,
+            "closes": position_queries.closes_awaiting_checker(user),
+        }
+    if user.has_perm(roles.DRAFT_REQUESTS):
+        cards["my_batches"] = instruction_queries.maker_summary(user)
+    if user.has_perm(roles.VIEW_AUDIT):
+        cards["verification"] = latest_verification()
+    return cards
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard.html", {"checks": run_checks(), "cards": summary(request.user)})

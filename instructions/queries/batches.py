@@ -1,0 +1,207 @@
+"""Read side of batches: the queues, one batch, the contracts rows claim, what moved since drafting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+
+from instructions.models import (
+    CLAIMING_STATUSES,
+    Batch,
+    BatchRow,
+    CancelRequest,
+    Instruction,
+    InstructionType,
+)
+from positions.models import Position
+
+
+def pending_batches() -> QuerySet[Batch]:
+    """The checker's queue: oldest submission first."""
+    return (
+        Batch.objects.filter(status=Batch.Status.PENDING_APPROVAL)
+        .select_related("account", "created_by")
+        .prefetch_related("rows")
+        .order_by("submitted_for_approval_at", "id")
+    )
+
+
+def pending_cancels() -> QuerySet[CancelRequest]:
+    return (
+        CancelRequest.objects.filter(status=CancelRequest.Status.PENDING_APPROVAL)
+        .select_related("instruction__account", "requested_by")
+        .order_by("requested_at", "id")
+    )
+
+
+@dataclass(frozen=True)
+class AwaitingChecker:
+    """Other people's batches and cancels waiting for this checker's decision."""
+
+    batches: int
+    cancels: int
+
+
+def awaiting_checker(user: AbstractBaseUser | AnonymousUser) -> AwaitingChecker:
+    return AwaitingChecker(
+        batches=Batch.objects.filter(status=Batch.Status.PENDING_APPROVAL)
+        .exclude(created_by=user.pk)
+        .count(),
+        cancels=CancelRequest.objects.filter(status=CancelRequest.Status.PENDING_APPROVAL)
+        .exclude(requested_by=user.pk)
+        .count(),
+    )
+
+
+def drafts_for_day(day: date) -> int:
+    """Batches for ``day`` still with their maker or waiting for a checker."""
+    return Batch.objects.filter(business_date=day, status__in=Batch.EDITABLE).count()
+
+
+@dataclass(frozen=True)
+class MakerSummary:
+    drafts: int
+    pending: int
+    attention: int  # failed, or rejected by Clear Street in part or whole
+
+
+def maker_summary(user: AbstractBaseUser | AnonymousUser) -> MakerSummary:
+    row = Batch.objects.filter(created_by=user.pk).aggregate(
+        drafts=Count("id", filter=Q(status=Batch.Status.DRAFT)),
+        pending=Count("id", filter=Q(status=Batch.Status.PENDING_APPROVAL)),
+        attention=Count("id", filter=Q(status__in=Batch.NEEDS_ATTENTION)),
+    )
+    return MakerSummary(**row)
+
+
+def batches(
+    *, status: str = "", account_id: int | None = None, mine_of: AbstractBaseUser | None = None
+) -> QuerySet[Batch]:
+    qs = Batch.objects.select_related("account", "created_by", "decided_by").prefetch_related("rows")
+    if status == "open":
+        qs = qs.filter(status__in=Batch.OPEN)
+    elif status:
+        qs = qs.filter(status=status)
+    if account_id is not None:
+        qs = qs.filter(account__account_id=account_id)
+    if mine_of is not None:
+        qs = qs.filter(created_by=mine_of)
+    return qs.order_by("-created_at", "-id")
+
+
+def batch(batch_id: int) -> Batch | None:
+    return (
+        Batch.objects.select_related("account", "created_by", "decided_by")
+        .prefetch_related(
+            Prefetch(
+                "rows", queryset=BatchRow.objects.select_related("position", "instruction").order_by("symbol")
+            )
+        )
+        .filter(pk=batch_id)
+        .first()
+    )
+
+
+# --- what the book says about a row --------------------------------------------------------------
+
+
+def underlying_prices(positions: Iterable[Position]) -> dict[tuple[int, str], Decimal | None]:
+    """The underlyings' prices where the book has them (the account's own position in the
+    underlying), keyed by (account pk, underlying instrument id); one query for any number."""
+    wanted = {(p.account_id, p.underlying_instrument_id) for p in positions if p.underlying_instrument_id}
+    if not wanted:
+        return {}
+    rows = Position.objects.filter(
+        account_id__in={a for a, _ in wanted}, instrument_id__in={i for _, i in wanted}
+    ).values_list("account_id", "instrument_id", "instrument_price")
+    return {(a, i): price for a, i, price in rows if (a, i) in wanted}
+
+
+def price_of_underlying(prices: dict[tuple[int, str], Decimal | None], position: Position) -> Decimal | None:
+    return prices.get((position.account_id, position.underlying_instrument_id or ""))
+
+
+def position_snapshot(position: Position, price: Decimal | None) -> dict[str, str | None]:
+    """What a batch row remembers of its position when drafted, and compares with it at approval."""
+    return {
+        "quantity": str(position.quantity),
+        "available_quantity": str(position.available_quantity),
+        "instrument_price": None if position.instrument_price is None else str(position.instrument_price),
+        "underlying_price": None if price is None else str(price),
+    }
+
+
+def claimed_contracts(
+    account_pk: int, instrument_ids: Iterable[str], *, excluding_batch: int | None = None
+) -> dict[str, int]:
+    """Contracts already spoken for, per instrument: live instructions upstream and rows of other
+    open batches (a do-not-exercise claims none). Two grouped queries for any number of contracts."""
+    ids = set(instrument_ids)
+    upstream = (
+        Instruction.objects.filter(account_id=account_pk, instrument_id__in=ids, status__in=CLAIMING_STATUSES)
+        .exclude(instruction_type=InstructionType.DO_NOT_EXERCISE)
+        .values_list("instrument_id")
+        .annotate(n=Sum("quantity"))
+    )
+    drafted = BatchRow.objects.filter(
+        batch__account_id=account_pk,
+        instrument_id__in=ids,
+        batch__status__in=Batch.OPEN,
+        instruction__isnull=True,
+    ).exclude(instruction_type=InstructionType.DO_NOT_EXERCISE)
+    if excluding_batch is not None:
+        drafted = drafted.exclude(batch_id=excluding_batch)
+    claimed: dict[str, int] = dict.fromkeys(ids, 0)
+    for instrument_id, n in [*upstream, *drafted.values_list("instrument_id").annotate(n=Sum("quantity"))]:
+        claimed[instrument_id] += int(n or 0)
+    return claimed
+
+
+def held_contracts(position: Position) -> int:
+    """Whole contracts the desk may instruct: what is held and available, never below zero."""
+    return max(int(min(position.quantity, position.available_quantity)), 0)
+
+
+def allowed_contracts(position: Position) -> int:
+    """How many contracts a new row on this position may carry right now."""
+    held = held_contracts(position)
+    if held == 0:
+        return 0
+    claimed = claimed_contracts(position.account_id, [position.instrument_id])[position.instrument_id]
+    return max(held - claimed, 0)
+
+
+@dataclass
+class PositionDrift:
+    symbol: str
+    field: str
+    drafted: str | None
+    now: str | None
+
+
+def position_changes(batch: Batch) -> list[PositionDrift]:
+    """What moved in each row's position since the maker drafted it."""
+    drifts: list[PositionDrift] = []
+    rows = list(batch.rows.select_related("position"))
+    prices = underlying_prices([row.position for row in rows if row.position is not None])
+    for row in rows:
+        if row.position is None:
+            drifts.append(PositionDrift(row.symbol, "position", "held", "no longer in the book"))
+            continue
+        current = position_snapshot(row.position, price_of_underlying(prices, row.position))
+        for name, drafted_value in row.drafted_position.items():
+            if current.get(name) != drafted_value and not _same_number(current.get(name), drafted_value):
+                drifts.append(PositionDrift(row.symbol, name, drafted_value, current.get(name)))
+    return drifts
+
+
+def _same_number(a: str | None, b: str | None) -> bool:
+    try:
+        return a is not None and b is not None and Decimal(a) == Decimal(b)
+    except ArithmeticError:
+        return False

@@ -1,0 +1,131 @@
+"""Cancels of instructions already at Clear Street: requested by a maker, approved by a checker,
+sent once, and followed to Clear Street's verdict through the mirror."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from backoffice import jobs
+from backoffice.audit.services import audit_context, record_decision
+from backoffice.clearstreet.client import ClearStreetClient
+from backoffice.clearstreet.errors import ClearStreetError
+from backoffice.clearstreet.types import PositionInstruction as WireInstruction
+from backoffice.workflow import SYSTEM, ActionRefused, execute_once, require_maker
+from instructions.models import CancelRequest, Instruction
+from instructions.queries import open_cancel
+from instructions.services.mirror import record_instructions
+from instructions.services.workflows import CANCELS, EXECUTE_CANCEL, cancel_snapshot
+
+C = CancelRequest.Status
+
+
+def request_cancel(user: AbstractBaseUser, instruction_pk: str, note: str = "") -> CancelRequest:
+    require_maker(user, "request cancels")
+    with transaction.atomic():
+        instruction = (
+            Instruction.objects.select_for_update(of=("self",))
+            .select_related("account")
+            .filter(pk=instruction_pk)
+            .first()
+        )
+        if instruction is None:
+            raise ActionRefused("That instruction is not in the mirror.", code="not_found")
+        existing = open_cancel(instruction)
+        blocker = instruction.cancel_blocker(existing)
+        if blocker:
+            raise ActionRefused(blocker, code="duplicate" if existing else "invalid_transition")
+        cancel = CancelRequest.objects.create(instruction=instruction, requested_by=user, note=note.strip())
+        record_decision(
+            action="requested_cancel",
+            actor=user,
+            subject_type="cancel_request",
+            subject_id=cancel.pk,
+            account_id=instruction.account.account_id,
+            to_state=cancel.status,
+            reason=note,
+            after=cancel_snapshot(cancel),
+        )
+    return cancel
+
+
+def _queue_cancel(cancel: CancelRequest) -> None:
+    jobs.enqueue(EXECUTE_CANCEL, cancel.pk)
+
+
+def approve_cancel(user: AbstractBaseUser, cancel_id: int) -> CancelRequest:
+    return CANCELS.approve(user, cancel_id, then=_queue_cancel)
+
+
+def reject_cancel(user: AbstractBaseUser, cancel_id: int, reason: str) -> CancelRequest:
+    return CANCELS.reject(user, cancel_id, reason)
+
+
+def withdraw_cancel(user: AbstractBaseUser, cancel_id: int) -> CancelRequest:
+    return CANCELS.withdraw(user, cancel_id)
+
+
+def execute_cancel(cancel_id: int, *, celery_task_id: str | None = None) -> CancelRequest:
+    """Ask Clear Street to cancel, once; the terminal state arrives later through the mirror."""
+    return execute_once(
+        CANCELS,
+        cancel_id,
+        interrupted=_interrupted,
+        send=lambda cancel: _send_cancel(cancel, celery_task_id),
+    )
+
+
+def _interrupted(cancel: CancelRequest) -> None:
+    """A worker died mid-call: the instruction's own status will tell what happened."""
+    cancel.error = "The answer was lost; the instruction's status from the next sync decides the outcome."
+    CANCELS.move(cancel, C.CANCEL_REQUESTED, actor=SYSTEM, action="cancel_unconfirmed", reason=cancel.error)
+
+
+def _send_cancel(cancel: CancelRequest, celery_task_id: str | None) -> CancelRequest:
+    instruction = cancel.instruction
+    try:
+        with (
+            audit_context(
+                actor=cancel.requested_by,
+                approver=cancel.decided_by,
+                account_id=instruction.account.account_id,
+                subject_type="cancel_request",
+                subject_id=cancel.pk,
+                celery_task_id=celery_task_id,
+            ),
+            ClearStreetClient() as client,
+        ):
+            wire = client.cancel_instruction(instruction.account.account_id, instruction.pk)
+    except ClearStreetError as exc:
+        _settle_refusal(cancel.pk, exc)
+    else:
+        _settle_sent(cancel.pk, wire)
+    return CancelRequest.objects.get(pk=cancel.pk)
+
+
+def _settle_refusal(cancel_id: int, exc: ClearStreetError) -> None:
+    with transaction.atomic():
+        cancel = CANCELS.lock(cancel_id)
+        if cancel.status != C.SUBMITTING:
+            return  # a sync already saw the instruction's verdict
+        cancel.request_id = exc.request_id or ""
+        if exc.status_code == 409:
+            cancel.error = f"Clear Street says the instruction is already final: {exc.message}"
+            CANCELS.move(cancel, C.CANCEL_FAILED, actor=SYSTEM, action="cancel_refused", reason=cancel.error)
+        elif exc.status_code is None:
+            cancel.error = f"{exc} The cancel may have reached Clear Street; the next sync will show."
+            CANCELS.move(
+                cancel, C.CANCEL_REQUESTED, actor=SYSTEM, action="cancel_unconfirmed", reason=cancel.error
+            )
+        else:
+            cancel.error = str(exc)
+            CANCELS.move(cancel, C.FAILED, actor=SYSTEM, action="cancel_failed", reason=cancel.error)
+
+
+def _settle_sent(cancel_id: int, wire: WireInstruction) -> None:
+    with transaction.atomic():
+        cancel = CANCELS.lock(cancel_id)
+        if cancel.status == C.SUBMITTING:  # else a sync already saw the instruction's verdict
+            cancel.request_id = ""
+            CANCELS.move(cancel, C.CANCEL_REQUESTED, actor=SYSTEM, action="cancel_sent")
+        record_instructions(cancel.instruction.account, [(wire, None)], source="cancel")

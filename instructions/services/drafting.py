@@ -1,0 +1,316 @@
+"""A maker's batches: the desk's rules for each row, drafting, editing, submitting for approval."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from backoffice import clock
+from backoffice.audit.services import record_decision
+from backoffice.workflow import ActionRefused, require_maker
+from instructions import calendar, exercise
+from instructions.models import EXPIRY_DAY_ONLY, Batch, BatchRow, InstructionType
+from instructions.queries import (
+    claimed_contracts,
+    held_contracts,
+    position_snapshot,
+    price_of_underlying,
+    underlying_prices,
+)
+from instructions.services.workflows import BATCHES, batch_snapshot
+from positions.models import Account, Position
+
+S = Batch.Status
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """What a maker asks for on one row."""
+
+    position_id: int
+    instruction_type: str
+    quantity: Any  # validated here: whole contracts
+    override_reason: str = ""
+
+
+@dataclass
+class RowError:
+    row: int  # 0-based index in the maker's list
+    field: str
+    message: str
+
+
+class BatchInvalid(ActionRefused):
+    """The batch's rows break the desk's rules; ``errors`` names the row and the field of each."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        self.account: Account | None = None  # set when several accounts' batches were drafted at once
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"Row {first.row + 1}: {first.message}{more}", code="invalid")
+
+
+ValidRow = tuple[RowSpec, Position, int, dict[str, str | None]]
+
+
+def _whole_contracts(raw: Any) -> int | None:
+    try:
+        number = Decimal(str(raw).strip())
+    except ArithmeticError:
+        return None
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def validate_rows(
+    account: Account, specs: Sequence[RowSpec], *, business_date: date, batch_id: int | None = None
+) -> list[ValidRow]:
+    """Check every row against the desk's rules; raise ``BatchInvalid`` naming each bad row."""
+    errors: list[RowError] = []
+    valid: list[ValidRow] = []
+    if not specs:
+        raise BatchInvalid([RowError(0, "rows", "A batch needs at least one row.")])
+    positions = Position.objects.in_bulk([s.position_id for s in specs])
+    mine = [p for p in positions.values() if p.account_id == account.pk]
+    prices = underlying_prices(mine)
+    claims = claimed_contracts(account.pk, [p.instrument_id for p in mine], excluding_batch=batch_id)
+    seen: set[str] = set()
+    for index, spec in enumerate(specs):
+        position = positions.get(spec.position_id)
+        if position is None or position.account_id != account.pk:
+            errors.append(RowError(index, "position", "That position is not in this account's book."))
+            continue
+        label = position.symbol
+        if position.instrument_type != "OPTION":
+            errors.append(
+                RowError(index, "position", f"{label} is not an option: only options take instructions.")
+            )
+            continue
+        if spec.instruction_type not in InstructionType.values:
+            errors.append(
+                RowError(index, "instruction_type", f"Unknown instruction type {spec.instruction_type!r}.")
+            )
+            continue
+        if position.instrument_id in seen:
+            errors.append(
+                RowError(index, "position", f"{label} is already in this batch: one row per contract.")
+            )
+            continue
+        seen.add(position.instrument_id)
+        if position.quantity <= 0:
+            errors.append(
+                RowError(
+                    index, "position", f"{label} is a short position: only long contracts can be instructed."
+                )
+            )
+            continue
+        quantity = _whole_contracts(spec.quantity)
+        if quantity is None:
+            errors.append(
+                RowError(index, "quantity", f"Quantity {spec.quantity!r} is not a whole number of contracts.")
+            )
+            continue
+        if spec.instruction_type in EXPIRY_DAY_ONLY and position.expiration_date != business_date:
+            expires = f"{position.expiration_date:%a %d %b %Y}" if position.expiration_date else "never"
+            errors.append(
+                RowError(
+                    index,
+                    "instruction_type",
+                    f"{InstructionType(spec.instruction_type).label} is only possible on the expiration day: "
+                    f"{label} expires {expires}, the business date is {business_date:%a %d %b %Y}.",
+                )
+            )
+            continue
+        if position.expiration_date is not None and position.expiration_date < business_date:
+            errors.append(
+                RowError(index, "position", f"{label} expired on {position.expiration_date:%d %b %Y}.")
+            )
+            continue
+        held = held_contracts(position)
+        do_not_exercise = spec.instruction_type == InstructionType.DO_NOT_EXERCISE
+        claimed = 0 if do_not_exercise else claims[position.instrument_id]
+        allowed = max(held - claimed, 0)
+        if not 1 <= quantity <= allowed:
+            detail = f"{held} held" + (
+                f", {claimed} already instructed or in other batches" if claimed else ""
+            )
+            errors.append(
+                RowError(
+                    index, "quantity", f"{label}: quantity must be from 1 to {allowed} contracts ({detail})."
+                )
+            )
+            continue
+        price = price_of_underlying(prices, position)
+        if spec.instruction_type == InstructionType.EXERCISE:
+            otm = (
+                exercise.is_out_of_the_money(position.put_call, position.strike, price)
+                if position.put_call and position.strike is not None
+                else None  # a contract we cannot read is treated as one we cannot price
+            )
+            if otm is not False and not spec.override_reason.strip():
+                why = "is out of the money" if otm else "has no underlying price in the book"
+                errors.append(
+                    RowError(
+                        index,
+                        "override_reason",
+                        f"{label} {why}: exercising it needs an override with a reason.",
+                    )
+                )
+                continue
+        valid.append((spec, position, quantity, position_snapshot(position, price)))
+    if errors:
+        raise BatchInvalid(errors)
+    return valid
+
+
+def _new_key(account: Account) -> str:
+    return f"bo-{account.account_id}-{uuid.uuid4().hex[:20]}"
+
+
+def _write_rows(batch: Batch, validated: list[ValidRow]) -> None:
+    """Replace the batch's rows; a contract that stays keeps its idempotency key."""
+    keys = {row.instrument_id: row.instruction_id for row in batch.rows.all()}
+    batch.rows.all().delete()
+    BatchRow.objects.bulk_create(
+        [
+            BatchRow(
+                batch=batch,
+                instruction_type=spec.instruction_type,
+                position=position,
+                instrument_id=position.instrument_id,
+                symbol=position.symbol,
+                quantity=quantity,
+                instruction_id=keys.get(position.instrument_id) or _new_key(batch.account),
+                override_reason=spec.override_reason.strip(),
+                drafted_position=snapshot,
+            )
+            for spec, position, quantity, snapshot in validated
+        ]
+    )
+
+
+def require_open_window(business_date: date) -> None:
+    """Drafting, approval and retries stop at the firm's cutoff of the batch's day."""
+    if clock.now() > calendar.firm_cutoff(business_date):
+        raise ActionRefused(
+            f"The firm's cutoff for {business_date:%a %d %b} has passed "
+            f"({calendar.firm_cutoff(business_date):%H:%M} ET): no more instructions for that day.",
+            code="past_cutoff",
+        )
+
+
+def create_batches(
+    user: AbstractBaseUser, groups: Sequence[tuple[Account, Sequence[RowSpec]]], note: str = ""
+) -> list[Batch]:
+    """Draft one batch per account, all or none: every group is validated before any is created.
+
+    A ``BatchInvalid`` names the account it is about in ``.account``.
+    """
+    require_maker(user, "draft instruction batches")
+    business_date = clock.business_date()
+    require_open_window(business_date)
+    validated = []
+    for account, specs in groups:
+        try:
+            validated.append((account, validate_rows(account, specs, business_date=business_date)))
+        except BatchInvalid as invalid:
+            invalid.account = account
+            raise
+    batches = []
+    with transaction.atomic():
+        for account, rows in validated:
+            batch = Batch.objects.create(
+                account=account, business_date=business_date, created_by=user, note=note.strip()
+            )
+            _write_rows(batch, rows)
+            batches.append(batch)
+    for batch in batches:  # audited once the batches exist
+        record_decision(
+            action="drafted",
+            actor=user,
+            subject_type="batch",
+            subject_id=batch.pk,
+            account_id=batch.account.account_id,
+            to_state=batch.status,
+            after=batch_snapshot(batch),
+        )
+    return batches
+
+
+def create_batch(user: AbstractBaseUser, account: Account, specs: Sequence[RowSpec], note: str = "") -> Batch:
+    return create_batches(user, [(account, specs)], note)[0]
+
+
+def _require_maker_of(user: AbstractBaseUser, batch: Batch, action: str) -> None:
+    if batch.created_by_id != user.pk:
+        raise ActionRefused(f"Only the maker of this batch can {action}.", code="forbidden")
+
+
+def update_batch(
+    user: AbstractBaseUser, batch_id: int, specs: Sequence[RowSpec] | None, note: str | None = None
+) -> Batch:
+    """Edit a draft, or a batch waiting for approval (which sends it back to the end of the queue).
+
+    ``specs=None`` keeps the rows as they are (a change of the note alone); they are checked again
+    all the same, since any edit is a new version for the checker.
+    """
+    with transaction.atomic():
+        batch = BATCHES.lock(batch_id)
+        _require_maker_of(user, batch, "edit it")
+        require_maker(user, "edit instruction batches")
+        if not batch.is_editable:
+            raise ActionRefused(
+                f"Batch #{batch.pk} is {batch.get_status_display().lower()}; it can no longer be edited."
+            )
+        if specs is None:
+            specs = [
+                RowSpec(r.position_id or 0, r.instruction_type, r.quantity, r.override_reason)
+                for r in batch.rows.all()
+            ]
+        validated = validate_rows(batch.account, specs, business_date=batch.business_date, batch_id=batch.pk)
+        before = batch_snapshot(batch)
+        _write_rows(batch, validated)
+        batch.version += 1
+        if note is not None:
+            batch.note = note.strip()
+        if batch.status == S.PENDING_APPROVAL:
+            batch.submitted_for_approval_at = timezone.now()
+            BATCHES.move(batch, S.PENDING_APPROVAL, actor=user, action="edited_back_to_queue", before=before)
+        else:
+            batch.save()
+            record_decision(
+                action="edited",
+                actor=user,
+                subject_type="batch",
+                subject_id=batch.pk,
+                account_id=batch.account.account_id,
+                from_state=batch.status,
+                to_state=batch.status,
+                before=before,
+                after=batch_snapshot(batch),
+            )
+    return batch
+
+
+def submit_for_approval(user: AbstractBaseUser, batch_id: int) -> Batch:
+    with transaction.atomic():
+        batch = BATCHES.lock(batch_id)
+        _require_maker_of(user, batch, "submit it for approval")
+        require_open_window(batch.business_date)
+        batch.submitted_for_approval_at = timezone.now()
+        BATCHES.move(batch, S.PENDING_APPROVAL, actor=user, action="submitted_for_approval")
+    return batch
+
+
+def withdraw_batch(user: AbstractBaseUser, batch_id: int) -> Batch:
+    return BATCHES.withdraw(user, batch_id)

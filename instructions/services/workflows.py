@@ -1,0 +1,69 @@
+"""The four-eyes workflows of this app: batches and cancels, each a ``backoffice.workflow.Workflow``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backoffice.workflow import Workflow
+from instructions.models import Batch, CancelRequest
+
+
+def batch_snapshot(batch: Batch) -> dict[str, Any]:
+    return {
+        "status": batch.status,
+        "version": batch.version,
+        "account_id": batch.account.account_id,
+        "business_date": batch.business_date.isoformat(),
+        "rows": [
+            {
+                "instruction_type": r.instruction_type,
+                "symbol": r.symbol,
+                "instrument_id": r.instrument_id,
+                "quantity": r.quantity,
+                "instruction_id": r.instruction_id,
+                "status": r.status,
+            }
+            for r in batch.rows.all()
+        ],
+    }
+
+
+def cancel_snapshot(cancel: CancelRequest) -> dict[str, Any]:
+    return {"status": cancel.status, "instruction": cancel.instruction_id}
+
+
+BATCHES = Workflow[Batch](
+    model=Batch,
+    noun="batch",
+    subject_type="batch",
+    transitions=Batch.TRANSITIONS,
+    snapshot=batch_snapshot,
+    account_number=lambda batch: batch.account.account_id,
+    pending=Batch.Status.PENDING_APPROVAL,
+    approved=Batch.Status.APPROVED,
+    rejected=Batch.Status.REJECTED,
+    withdrawn=Batch.Status.WITHDRAWN,
+    sending=Batch.Status.SUBMITTING,
+    maker_field="created_by",
+    related=("account",),
+)
+
+CANCELS = Workflow[CancelRequest](
+    model=CancelRequest,
+    noun="cancel",
+    subject_type="cancel_request",
+    transitions=CancelRequest.TRANSITIONS,
+    snapshot=cancel_snapshot,
+    account_number=lambda cancel: cancel.instruction.account.account_id,
+    pending=CancelRequest.Status.PENDING_APPROVAL,
+    approved=CancelRequest.Status.APPROVED,
+    rejected=CancelRequest.Status.REJECTED,
+    withdrawn=CancelRequest.Status.WITHDRAWN,
+    sending=CancelRequest.Status.SUBMITTING,
+    related=("instruction__account",),
+)
+
+# Task names the services hand work to (``backoffice.jobs``); the tasks register under them.
+SUBMIT_BATCH = "instructions.submit_batch"
+EXECUTE_CANCEL = "instructions.execute_cancel"
+SYNC_INSTRUCTIONS = "instructions.sync_instructions"

@@ -1,0 +1,197 @@
+"""Closing a position, or every position of an account, under four eyes: requested by a maker,
+approved by a checker, sent to Clear Street once, and the orders it returns kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from backoffice import jobs
+from backoffice.audit.services import audit_context, record_decision
+from backoffice.clearstreet.client import ClearStreetClient
+from backoffice.clearstreet.errors import ClearStreetError, UpstreamTransportError
+from backoffice.clearstreet.types import Order as WireOrder
+from backoffice.clearstreet.types import OrderList
+from backoffice.workflow import SYSTEM, ActionRefused, Workflow, execute_once, require_maker
+from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position
+
+C = CloseRequest.Status
+# The task an approved close is handed to (``backoffice.jobs``); positions.tasks registers under it.
+EXECUTE_CLOSE = "positions.execute_close"
+
+
+def close_snapshot(request: CloseRequest) -> dict[str, Any]:
+    return {
+        "account_id": request.account.account_id,
+        "instrument_id": request.instrument_id or None,
+        "symbol": request.symbol or None,
+        "cancel_orders": request.cancel_orders,
+        "status": request.status,
+    }
+
+
+CLOSES = Workflow[CloseRequest](
+    model=CloseRequest,
+    noun="close request",
+    subject_type="close_request",
+    transitions=CloseRequest.TRANSITIONS,
+    snapshot=close_snapshot,
+    account_number=lambda request: request.account.account_id,
+    pending=C.PENDING_APPROVAL,
+    approved=C.APPROVED,
+    rejected=C.REJECTED,
+    withdrawn=C.WITHDRAWN,
+    sending=C.SUBMITTING,
+    related=("account",),
+)
+
+
+def request_close(
+    user: AbstractBaseUser,
+    account: Account,
+    *,
+    position: Position | None = None,
+    cancel_orders: bool = False,
+    note: str = "",
+) -> CloseRequest:
+    """Ask to close one position (or, without a position, every position of the account)."""
+    require_maker(user, "request position closes")
+    if position is not None and position.account_id != account.pk:
+        raise ActionRefused("That position belongs to another account.")
+    if position is not None and position.quantity == 0:
+        raise ActionRefused(f"{position.symbol} is already flat: there is nothing to close.")
+    with transaction.atomic():
+        # One close at a time per position, and none beside a close of the whole account: two
+        # approved closes would send two flattening orders and flip the position. NO KEY UPDATE
+        # excludes other close requests but not a sync, whose new positions share-lock the account
+        # (their foreign key) until it commits.
+        Account.objects.select_for_update(no_key=True).filter(pk=account.pk).first()
+        open_requests = CloseRequest.objects.filter(account=account, status__in=CloseRequest.OPEN)
+        if position is not None:
+            open_requests = open_requests.filter(instrument_id__in=[position.instrument_id, ""])
+        duplicate = open_requests.first()
+        if duplicate:
+            what = "every position in the account" if duplicate.closes_all else duplicate.symbol
+            raise ActionRefused(f"A close of {what} is already open (#{duplicate.pk}).", code="duplicate")
+        request = CloseRequest.objects.create(
+            account=account,
+            instrument_id=position.instrument_id if position else "",
+            symbol=position.symbol if position else "",
+            quantity_at_request=position.quantity if position else None,
+            cancel_orders=cancel_orders,
+            note=note.strip()[:2000],
+            requested_by=user,
+        )
+        record_decision(
+            action="requested_close",
+            actor=user,
+            subject_type="close_request",
+            subject_id=request.pk,
+            account_id=account.account_id,
+            to_state=request.status,
+            reason=note,
+            after=close_snapshot(request),
+        )
+    return request
+
+
+def _queue_close(request: CloseRequest) -> None:
+    jobs.enqueue(EXECUTE_CLOSE, request.pk)
+
+
+def approve_close(user: AbstractBaseUser, request_id: int) -> CloseRequest:
+    return CLOSES.approve(user, request_id, then=_queue_close)
+
+
+def reject_close(user: AbstractBaseUser, request_id: int, reason: str) -> CloseRequest:
+    return CLOSES.reject(user, request_id, reason)
+
+
+def withdraw_close(user: AbstractBaseUser, request_id: int) -> CloseRequest:
+    return CLOSES.withdraw(user, request_id)
+
+
+def execute_close(request_id: int, *, celery_task_id: str | None = None) -> CloseRequest:
+    """Send an approved close to Clear Street once, and keep the orders it returns.
+
+    A close found already being sent had its worker die mid-call: it is reported, never resent.
+    """
+    return execute_once(
+        CLOSES,
+        request_id,
+        interrupted=_interrupted,
+        send=lambda request: _send_close(request, celery_task_id),
+    )
+
+
+def _interrupted(request: CloseRequest) -> None:
+    request.error = (
+        "The worker stopped while this close was being sent; Clear Street may or may not have "
+        "received it. Check the account's orders before requesting another close."
+    )
+    CLOSES.move(request, C.FAILED, actor=SYSTEM, action="failed", reason=request.error)
+
+
+def _send_close(request: CloseRequest, celery_task_id: str | None) -> CloseRequest:
+    account_number = request.account.account_id
+    try:
+        with (
+            audit_context(
+                actor=request.requested_by,
+                approver=request.decided_by,
+                account_id=account_number,
+                subject_type="close_request",
+                subject_id=request.pk,
+                celery_task_id=celery_task_id,
+            ),
+            ClearStreetClient() as client,
+        ):
+            result: OrderList
+            if request.closes_all:
+                result = client.close_positions(account_number, cancel_orders=request.cancel_orders)
+            else:
+                result = client.close_position(
+                    account_number, request.instrument_id, cancel_orders=request.cancel_orders
+                )
+    except ClearStreetError as exc:
+        unknown = isinstance(exc, UpstreamTransportError)
+        request.request_id = exc.request_id or ""
+        request.error = (
+            f"{exc} The close may or may not have reached Clear Street: check the orders before trying again."
+            if unknown
+            else str(exc)
+        )
+        with transaction.atomic():
+            CLOSES.move(request, C.FAILED, actor=SYSTEM, action="failed", reason=request.error)
+        return request
+    with transaction.atomic():
+        for wire in result.orders:
+            _store_order(request, wire)
+        request.submitted_at = timezone.now()
+        request.request_id = result.request_id or ""
+        if result.problems:
+            request.error = (
+                f"{len(result.problems)} order(s) in Clear Street's answer could not be read; see the audit."
+            )
+        CLOSES.move(
+            request, C.SUBMITTED, actor=SYSTEM, action="submitted", reason=f"{len(result.orders)} order(s)"
+        )
+    return request
+
+
+def _store_order(request: CloseRequest, wire: WireOrder) -> Order:
+    fields = {name: getattr(wire, name) for name in ORDER_WIRE_FIELDS}
+    order, _ = Order.objects.update_or_create(
+        id=wire.id,
+        defaults={
+            **fields,
+            "details": list(wire.details),
+            "raw": wire.raw,
+            "account": request.account,
+            "close_request": request,
+        },
+    )
+    return order
