@@ -153,8 +153,8 @@ class BookCursor:
 def book_after(positions: QuerySet, filters: BookFilters, cursor: BookCursor) -> QuerySet:
     """Rows after the cursor in ``positions.queries.book``'s order (primary nulls last, account, id)."""
     column = SORTS.get(filters.sort, "symbol")
-    tie = Q(account__account_id__gt=cursor.account_id) | Q(
-        account__account_id=cursor.account_id, id__gt=cursor.row_id
+    tie = Q(account__number__gt=cursor.account_id) | Q(
+        account__number=cursor.account_id, id__gt=cursor.row_id
     )
     if cursor.value is None:  # in the nulls, which come last either way
         return positions.filter(Q(**{f"{column}__isnull": True}) & tie)
@@ -178,7 +178,7 @@ def book_page(request: Request, positions: QuerySet, filters: BookFilters) -> tu
             filters.sort,
             filters.descending,
             getattr(last, SORTS.get(filters.sort, "symbol")),
-            last.account.account_id,
+            last.account.number,
             last.pk,
         )
         next_url = replace_query_param(request.build_absolute_uri(), "cursor", cursor.encode())

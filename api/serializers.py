@@ -35,7 +35,7 @@ def username_field() -> serializers.SlugRelatedField:
 
 def account_id_field() -> serializers.IntegerField:
     return serializers.IntegerField(
-        source="account.account_id", read_only=True, help_text="Clear Street account id"
+        source="account.number", read_only=True, help_text="Clear Street account id"
     )
 
 
@@ -43,6 +43,11 @@ def account_id_field() -> serializers.IntegerField:
 
 
 class AccountSerializer(ModelSerializer):
+    # The model calls it ``number`` (``account_id`` elsewhere is a foreign key); the wire name stays.
+    account_id = serializers.IntegerField(
+        source="number", min_value=-(2**63), max_value=2**63 - 1, help_text="Clear Street account id"
+    )
+
     class Meta:
         model = Account
         fields = ["account_id", "name", "active", "created_at", "snapshot_as_of"]
@@ -230,7 +235,7 @@ class BatchSerializer(ModelSerializer):
 
 
 class CancelRequestSerializer(ModelSerializer):
-    account_id = serializers.IntegerField(source="instruction.account.account_id", read_only=True)
+    account_id = serializers.IntegerField(source="instruction.account.number", read_only=True)
     instruction = serializers.CharField(source="instruction_id", read_only=True)
     requested_by = username_field()
     decided_by = username_field()

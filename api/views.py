@@ -72,13 +72,13 @@ def _body(serializer_class: type[serializers.Serializer], request: Request, **kw
 
 
 def _account(account_id: int, field: str = "account_id") -> Account:
-    account = Account.objects.filter(account_id=account_id).first()
+    account = Account.objects.filter(number=account_id).first()
     if account is None:
         raise ValidationError({field: [f"Account {account_id} is not followed by the back-office."]})
     return account
 
 
-def _filter_account(qs: QuerySet, data: dict, path: str = "account__account_id") -> QuerySet:
+def _filter_account(qs: QuerySet, data: dict, path: str = "account__number") -> QuerySet:
     return qs.filter(**{path: data["account"]}) if data.get("account") is not None else qs
 
 
@@ -91,9 +91,10 @@ class AccountViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.AccountSerializer
     queryset = Account.objects.all()
-    lookup_field = "account_id"
+    lookup_field = "number"
+    lookup_url_kwarg = "account_id"
     lookup_value_regex = r"\d{1,18}"
-    pagination_class = pagination.ordered_by("account_id")
+    pagination_class = pagination.ordered_by("number")
 
 
 @extend_schema(tags=["positions"])
@@ -362,7 +363,7 @@ class CancelRequestViewSet(
         if self.action != "list":
             return qs
         data = self.filters_from(f.CancelFilters)
-        qs = _filter_account(qs, data, "instruction__account__account_id")
+        qs = _filter_account(qs, data, "instruction__account__number")
         if data.get("status"):
             qs = qs.filter(status=data["status"])
         if data.get("instruction"):

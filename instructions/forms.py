@@ -54,6 +54,4 @@ class WorksheetForm(forms.Form):
 
     def __init__(self, *args, accounts, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [("", "All accounts")] + [
-            (str(a.account_id), str(a)) for a in accounts
-        ]
+        self.fields["account"].choices = [("", "All accounts")] + [(str(a.number), str(a)) for a in accounts]

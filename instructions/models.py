@@ -137,7 +137,7 @@ class Batch(models.Model):
         indexes = [models.Index(fields=["status", "submitted_for_approval_at"])]
 
     def __str__(self) -> str:
-        return f"batch #{self.pk} ({self.account.account_id}, {self.status})"
+        return f"batch #{self.pk} ({self.account.number}, {self.status})"
 
     @property
     def is_editable(self) -> bool:

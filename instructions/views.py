@@ -61,7 +61,7 @@ def _initial_rows(position_ids: list[int], instruction_type: str) -> list[dict]:
             "instruction_type": instruction_type,
             "quantity": queries.allowed_contracts(p) or 1,
         }
-        for p in sorted(positions, key=lambda p: (p.account.account_id, p.symbol))
+        for p in sorted(positions, key=lambda p: (p.account.number, p.symbol))
     ]
 
 

@@ -32,9 +32,7 @@ class BookFilterForm(forms.Form):
 
     def __init__(self, *args, accounts: list[Account], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [("", "All accounts")] + [
-            (str(a.account_id), str(a)) for a in accounts
-        ]
+        self.fields["account"].choices = [("", "All accounts")] + [(str(a.number), str(a)) for a in accounts]
 
     def clean(self) -> dict:
         data = super().clean()

@@ -15,7 +15,9 @@ from backoffice.models import FourEyesRequest
 
 
 class Account(models.Model):
-    account_id = models.BigIntegerField(unique=True, help_text="Clear Street account id")
+    # Clear Street's number for the account (the wire's ``account_id``); ``account_id`` on every
+    # other model is the foreign key to this row.
+    number = models.BigIntegerField(unique=True, help_text="Clear Street's account number")
     name = models.CharField(max_length=200, blank=True)
     active = models.BooleanField(default=True, help_text="Inactive accounts are not synced on schedule.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -23,10 +25,10 @@ class Account(models.Model):
     snapshot_as_of = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["account_id"]
+        ordering = ["number"]
 
     def __str__(self) -> str:
-        return f"{self.account_id} {self.name}".strip()
+        return f"{self.number} {self.name}".strip()
 
 
 class InstrumentType(models.TextChoices):
@@ -97,7 +99,7 @@ class Position(models.Model):
     )
 
     class Meta:
-        ordering = ["account__account_id", "symbol"]
+        ordering = ["account__number", "symbol"]
         constraints = [
             models.UniqueConstraint(fields=["account", "instrument_id"], name="position_unique_per_account"),
         ]
@@ -110,7 +112,7 @@ class Position(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.symbol} ({self.account.account_id})"
+        return f"{self.symbol} ({self.account.number})"
 
     @property
     def is_option(self) -> bool:
@@ -164,7 +166,7 @@ class SyncRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"sync #{self.pk} of {self.account.account_id}: {self.status}"
+        return f"sync #{self.pk} of {self.account.number}: {self.status}"
 
     @property
     def is_active(self) -> bool:
@@ -215,7 +217,7 @@ class CloseRequest(FourEyesRequest):
         ]
 
     def __str__(self) -> str:
-        return f"close {self.symbol or 'all positions'} in {self.account.account_id} ({self.status})"
+        return f"close {self.symbol or 'all positions'} in {self.account.number} ({self.status})"
 
     @property
     def closes_all(self) -> bool:

@@ -46,14 +46,14 @@ def next_expiration(account_ids: tuple[int, ...] = ()) -> date | None:
     """The first expiry on or after the business date among the options in the book."""
     options = Position.objects.filter(instrument_type="OPTION", expiration_date__gte=clock.business_date())
     if account_ids:
-        options = options.filter(account__account_id__in=account_ids)
+        options = options.filter(account__number__in=account_ids)
     return options.aggregate(first=Min("expiration_date"))["first"]
 
 
 def book(filters: BookFilters) -> QuerySet[Position]:
     positions = Position.objects.select_related("account")
     if filters.account_ids:
-        positions = positions.filter(account__account_id__in=filters.account_ids)
+        positions = positions.filter(account__number__in=filters.account_ids)
     if filters.instrument_type:
         positions = positions.filter(instrument_type=filters.instrument_type)
     if filters.position_type:
@@ -71,7 +71,7 @@ def book(filters: BookFilters) -> QuerySet[Position]:
     column = F(SORTS.get(filters.sort, "symbol"))
     # Nulls (stocks have no expiry) last either way; the id keeps pages stable.
     primary = column.desc(nulls_last=True) if filters.descending else column.asc(nulls_last=True)
-    return positions.order_by(primary, "account__account_id", "id")
+    return positions.order_by(primary, "account__number", "id")
 
 
 @dataclass(frozen=True)
@@ -145,11 +145,11 @@ def freshness(accounts: list[Account]) -> Freshness:
         as_of=as_of,
         stale=as_of is None or timezone.now() - as_of > limit,
         failed_accounts=[
-            a.account_id
+            a.number
             for a in accounts
             if (run := latest_finished.get(a.pk)) and run.status == SyncRun.Status.FAILED
         ],
-        never_synced=[a.account_id for a in accounts if a.snapshot_as_of is None],
+        never_synced=[a.number for a in accounts if a.snapshot_as_of is None],
         running=running,
     )
 
@@ -169,7 +169,7 @@ def sync_targets(numbers: Sequence[int] = ()) -> list[Account]:
     """
     if not numbers:
         return list(Account.objects.filter(active=True))
-    found = {account.account_id: account for account in Account.objects.filter(account_id__in=numbers)}
+    found = {account.number: account for account in Account.objects.filter(number__in=numbers)}
     missing = [number for number in dict.fromkeys(numbers) if number not in found]
     if missing:
         raise UnknownAccounts(missing)

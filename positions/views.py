@@ -50,7 +50,7 @@ def book_list(request: HttpRequest) -> HttpResponse:
     page = CountedPaginator(positions, form.rows_per_page, count=totals.count).get_page(
         request.GET.get("page")
     )
-    shown = [a for a in all_accounts if not filters.account_ids or a.account_id in filters.account_ids]
+    shown = [a for a in all_accounts if not filters.account_ids or a.number in filters.account_ids]
     query = request.GET.copy()
     query.pop("page", None)
     sort_query = query.copy()
@@ -76,7 +76,7 @@ def book_list(request: HttpRequest) -> HttpResponse:
 @view_book
 @require_GET
 def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = get_object_or_404(Account, account_id=account_id)
+    account = get_object_or_404(Account, number=account_id)
     return render(
         request,
         "positions/account.html",
@@ -100,7 +100,7 @@ def sync_run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 def _run_json(run: SyncRun) -> dict:
     return {
         "id": run.pk,
-        "account_id": run.account.account_id,
+        "account_id": run.account.number,
         "status": run.status,
         "pages": run.pages,
         "total_pages": run.total_pages,
@@ -173,7 +173,7 @@ def request_close(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
 @require_POST
 def request_close_all(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = get_object_or_404(Account, account_id=account_id)
+    account = get_object_or_404(Account, number=account_id)
     form = CloseRequestForm(request.POST)
     back = reverse("positions:account_detail", args=[account_id])
     if not form.is_valid():
@@ -188,7 +188,7 @@ def request_close_all(request: HttpRequest, account_id: int) -> HttpResponse:
         )
     except ActionRefused as exc:
         return refused(request, exc, back)
-    messages.success(request, f"Close of every position in {account.account_id} requested (#{close.pk}).")
+    messages.success(request, f"Close of every position in {account.number} requested (#{close.pk}).")
     return redirect("positions:close_detail", close.pk)
 
 

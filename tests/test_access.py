@@ -92,7 +92,7 @@ ACCESS: dict[str, Rule] = {
     # The book and close requests.
     "positions:list": Rule(BOOK),
     "positions:detail": Rule(BOOK, sample=lambda o: {"pk": o["position"].pk}),
-    "positions:account_detail": Rule(BOOK, sample=lambda o: {"account_id": o["account"].account_id}),
+    "positions:account_detail": Rule(BOOK, sample=lambda o: {"account_id": o["account"].number}),
     "positions:sync_run_detail": Rule(BOOK, sample=lambda o: {"run_id": o["run"].pk}),
     "positions:sync_status": Rule(BOOK, anonymous="401", sample=lambda o: {}),
     "positions:sync": Rule(OPERATE, method="post", anonymous="401", ok_statuses=(202,)),
@@ -103,7 +103,7 @@ ACCESS: dict[str, Rule] = {
         MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["position"].pk}
     ),
     "positions:request_close_all": Rule(
-        MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"account_id": o["account"].account_id}
+        MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"account_id": o["account"].number}
     ),
     "positions:approve_close": Rule(
         CHECKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["close"].pk}
@@ -121,7 +121,7 @@ ACCESS: dict[str, Rule] = {
     "api:not_found": Rule(EVERYONE, anonymous="401", ok_statuses=(404,)),
     "api:account-list": Rule(BOOK, anonymous="401"),
     "api:account-detail": Rule(
-        BOOK, anonymous="401", sample=lambda o: {"account_id": o["account"].account_id}
+        BOOK, anonymous="401", sample=lambda o: {"account_id": o["account"].number}
     ),
     "api:position-list": Rule(BOOK, anonymous="401"),
     "api:position-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"pk": o["position"].pk}),
@@ -164,7 +164,7 @@ def sample_objects(users: dict) -> dict:
 
     from positions.models import Account, CloseRequest, Order, Position, SyncRun
 
-    account = Account.objects.create(account_id=424242, name="Access test")
+    account = Account.objects.create(number=424242, name="Access test")
     now = timezone.now()
     position = Position.objects.create(
         account=account,

@@ -21,7 +21,7 @@ def audit_of(position: Position) -> list[AuditEntry]:
     """The audit rows that touched a position: calls naming it, its close requests, the batches and
     cancels of instructions on it, and the sync that last changed it."""
     return entries_touching(
-        position.account.account_id,
+        position.account.number,
         path_fragment=position.instrument_id,
         subjects={
             "close_request": position_queries.close_request_ids_for(position),

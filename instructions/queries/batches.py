@@ -88,7 +88,7 @@ def batches(
     elif status:
         qs = qs.filter(status=status)
     if account_id is not None:
-        qs = qs.filter(account__account_id=account_id)
+        qs = qs.filter(account__number=account_id)
     if mine_of is not None:
         qs = qs.filter(created_by=mine_of)
     return qs.order_by("-created_at", "-id")

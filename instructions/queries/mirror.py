@@ -17,7 +17,7 @@ def instructions(
 ) -> QuerySet[Instruction]:
     qs = Instruction.objects.select_related("account", "batch_row__batch")
     if account_id is not None:
-        qs = qs.filter(account__account_id=account_id)
+        qs = qs.filter(account__number=account_id)
     if status:
         qs = qs.filter(status=status)
     if live_only:

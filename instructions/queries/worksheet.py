@@ -84,11 +84,11 @@ def worksheet(day: date | None = None, account_ids: tuple[int, ...] = ()) -> Wor
         else (
             Position.objects.filter(instrument_type="OPTION", expiration_date=day)
             .select_related("account")
-            .order_by("account__account_id", "underlying_root", "put_call", "strike", "id")
+            .order_by("account__number", "underlying_root", "put_call", "strike", "id")
         )
     )
     if account_ids:
-        positions = positions.filter(account__account_id__in=account_ids)
+        positions = positions.filter(account__number__in=account_ids)
     positions = list(positions)
     # One query each for prices, live instructions and drafted rows, whatever the number of rows.
     prices = underlying_prices(positions)

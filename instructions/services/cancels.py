@@ -41,7 +41,7 @@ def request_cancel(user: AbstractBaseUser, instruction_pk: str, note: str = "") 
             actor=user,
             subject_type="cancel_request",
             subject_id=cancel.pk,
-            account_id=instruction.account.account_id,
+            account_id=instruction.account.number,
             to_state=cancel.status,
             reason=note,
             after=cancel_snapshot(cancel),
@@ -88,14 +88,14 @@ def _send_cancel(cancel: CancelRequest, celery_task_id: str | None) -> CancelReq
             audit_context(
                 actor=cancel.requested_by,
                 approver=cancel.decided_by,
-                account_id=instruction.account.account_id,
+                account_id=instruction.account.number,
                 subject_type="cancel_request",
                 subject_id=cancel.pk,
                 celery_task_id=celery_task_id,
             ),
             ClearStreetClient() as client,
         ):
-            wire = client.cancel_instruction(instruction.account.account_id, instruction.pk)
+            wire = client.cancel_instruction(instruction.account.number, instruction.pk)
     except ClearStreetError as exc:
         _settle_refusal(cancel.pk, exc)
     else:

@@ -174,7 +174,7 @@ def validate_rows(
 
 
 def _new_key(account: Account) -> str:
-    return f"bo-{account.account_id}-{uuid.uuid4().hex[:20]}"
+    return f"bo-{account.number}-{uuid.uuid4().hex[:20]}"
 
 
 def _write_rows(batch: Batch, validated: list[ValidRow]) -> None:
@@ -240,7 +240,7 @@ def create_batches(
             actor=user,
             subject_type="batch",
             subject_id=batch.pk,
-            account_id=batch.account.account_id,
+            account_id=batch.account.number,
             to_state=batch.status,
             after=batch_snapshot(batch),
         )
@@ -293,7 +293,7 @@ def update_batch(
                 actor=user,
                 subject_type="batch",
                 subject_id=batch.pk,
-                account_id=batch.account.account_id,
+                account_id=batch.account.number,
                 from_state=batch.status,
                 to_state=batch.status,
                 before=before,

@@ -124,14 +124,14 @@ def sync_instructions(account: Account, *, celery_task_id: str | None = None) ->
     before = dict(Instruction.objects.filter(account=account).values_list("pk", "status"))
     with (
         audit_context(
-            account_id=account.account_id,
+            account_id=account.number,
             subject_type="account",
-            subject_id=account.account_id,
+            subject_id=account.number,
             celery_task_id=celery_task_id,
         ),
         ClearStreetClient() as client,
     ):
-        listing = client.list_instructions(account.account_id)
+        listing = client.list_instructions(account.number)
     mirrored = record_instructions(
         account,
         [(wire, None) for wire in listing.instructions],
@@ -143,7 +143,7 @@ def sync_instructions(account: Account, *, celery_task_id: str | None = None) ->
         logger.warning(
             "instruction row %s of account %s unreadable: %s",
             problem.index,
-            account.account_id,
+            account.number,
             problem.problem,
         )
     return changed

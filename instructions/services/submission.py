@@ -88,7 +88,7 @@ def _send_batch(batch: Batch, *, celery_task_id: str | None, final_attempt: bool
     attribution = audit_context(
         actor=batch.created_by,
         approver=batch.decided_by,
-        account_id=batch.account.account_id,
+        account_id=batch.account.number,
         subject_type="batch",
         subject_id=batch.pk,
         celery_task_id=celery_task_id,
@@ -135,7 +135,7 @@ def _reconcile(batch: Batch, rows: list[BatchRow], client: ClearStreetClient) ->
 def _link_upstream(batch: Batch, rows: list[BatchRow], client: ClearStreetClient, *, why: str) -> set[str]:
     """Read the account's instruction list, mirror the rows Clear Street has by key, return those keys."""
     try:
-        listing = client.list_instructions(batch.account.account_id)
+        listing = client.list_instructions(batch.account.number)
     except ClearStreetError as exc:
         raise SubmitLater(f"could not read the instruction list {why}: {exc}") from exc
     wanted = {row.instruction_id: row for row in rows}
@@ -151,7 +151,7 @@ def _send(batch: Batch, rows: list[BatchRow], client: ClearStreetClient) -> None
         InstructionRequest(r.instruction_type, r.instrument_id, r.quantity, r.instruction_id) for r in rows
     ]
     try:
-        result = client.submit_instructions(batch.account.account_id, requests)
+        result = client.submit_instructions(batch.account.number, requests)
     except Conflict as exc:
         # Duplicates: our keys are already there (an earlier attempt landed). Link them, not a failure.
         Batch.objects.filter(pk=batch.pk).update(request_id=exc.request_id or "")

@@ -12,7 +12,7 @@ def batch_snapshot(batch: Batch) -> dict[str, Any]:
     return {
         "status": batch.status,
         "version": batch.version,
-        "account_id": batch.account.account_id,
+        "account_id": batch.account.number,
         "business_date": batch.business_date.isoformat(),
         "rows": [
             {
@@ -38,7 +38,7 @@ BATCHES = Workflow[Batch](
     subject_type="batch",
     transitions=Batch.TRANSITIONS,
     snapshot=batch_snapshot,
-    account_number=lambda batch: batch.account.account_id,
+    account_number=lambda batch: batch.account.number,
     pending=Batch.Status.PENDING_APPROVAL,
     approved=Batch.Status.APPROVED,
     rejected=Batch.Status.REJECTED,
@@ -54,7 +54,7 @@ CANCELS = Workflow[CancelRequest](
     subject_type="cancel_request",
     transitions=CancelRequest.TRANSITIONS,
     snapshot=cancel_snapshot,
-    account_number=lambda cancel: cancel.instruction.account.account_id,
+    account_number=lambda cancel: cancel.instruction.account.number,
     pending=CancelRequest.Status.PENDING_APPROVAL,
     approved=CancelRequest.Status.APPROVED,
     rejected=CancelRequest.Status.REJECTED,

@@ -25,7 +25,7 @@ EXECUTE_CLOSE = "positions.execute_close"
 
 def close_snapshot(request: CloseRequest) -> dict[str, Any]:
     return {
-        "account_id": request.account.account_id,
+        "account_id": request.account.number,
         "instrument_id": request.instrument_id or None,
         "symbol": request.symbol or None,
         "cancel_orders": request.cancel_orders,
@@ -39,7 +39,7 @@ CLOSES = Workflow[CloseRequest](
     subject_type="close_request",
     transitions=CloseRequest.TRANSITIONS,
     snapshot=close_snapshot,
-    account_number=lambda request: request.account.account_id,
+    account_number=lambda request: request.account.number,
     pending=C.PENDING_APPROVAL,
     approved=C.APPROVED,
     rejected=C.REJECTED,
@@ -90,7 +90,7 @@ def request_close(
             actor=user,
             subject_type="close_request",
             subject_id=request.pk,
-            account_id=account.account_id,
+            account_id=account.number,
             to_state=request.status,
             reason=note,
             after=close_snapshot(request),
@@ -136,7 +136,7 @@ def _interrupted(request: CloseRequest) -> None:
 
 
 def _send_close(request: CloseRequest, celery_task_id: str | None) -> CloseRequest:
-    account_number = request.account.account_id
+    account_number = request.account.number
     try:
         with (
             audit_context(

@@ -31,7 +31,7 @@ SYNC_POSITIONS = "positions.sync_positions"
 
 def register_account(account_id: int, name: str = "") -> tuple[Account, bool]:
     """Follow a Clear Street account (idempotent)."""
-    return Account.objects.get_or_create(account_id=account_id, defaults={"name": name})
+    return Account.objects.get_or_create(number=account_id, defaults={"name": name})
 
 
 def _abandon_stale_runs(account: Account) -> None:
@@ -112,7 +112,7 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
     account = run.account
     with locks.exclusive("positions.sync", account.pk) as acquired:
         if not acquired:
-            logger.info("sync #%s: another worker holds account %s", run.pk, account.account_id)
+            logger.info("sync #%s: another worker holds account %s", run.pk, account.number)
             return run
         skipped: list[dict[str, Any]] = []
         skipped_count = 0
@@ -121,7 +121,7 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
             with (
                 audit_context(
                     actor=run.requested_by,
-                    account_id=account.account_id,
+                    account_id=account.number,
                     subject_type="sync_run",
                     subject_id=run.pk,
                     sync_run_id=run.pk,
@@ -135,11 +135,9 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
                 calls_recorded_behind(),
             ):
                 mirror = MirrorWriter(cursor, run)
-                pages = _counting_progress(
-                    run, client.iter_position_pages(account.account_id, page_size=1000)
-                )
+                pages = _counting_progress(run, client.iter_position_pages(account.number, page_size=1000))
                 for page in prefetched(pages):
-                    fitting, unfit = split_unfit(page.positions, account.account_id)
+                    fitting, unfit = split_unfit(page.positions, account.number)
                     mirror.write(fitting)
                     for problem in page.problems:
                         raw_id = problem.raw.get("instrument_id") if isinstance(problem.raw, dict) else None
@@ -185,7 +183,7 @@ def _fail_run(run: SyncRun, error: str, skipped_count: int, skipped: list) -> No
         rows_skipped=skipped_count,
         skipped=skipped,
     )
-    logger.warning("sync #%s of account %s failed: %s", run.pk, run.account.account_id, error)
+    logger.warning("sync #%s of account %s failed: %s", run.pk, run.account.number, error)
 
 
 def request_syncs(

@@ -17,7 +17,7 @@ def maker(api_as, users):
 
 
 def test_field_errors_name_the_row_and_the_field(maker):
-    Account.objects.create(account_id=7)
+    Account.objects.create(number=7)
     body = {
         "account_id": 7,
         "rows": [
@@ -82,7 +82,7 @@ def test_a_bad_cursor_is_a_400(maker):
 
 def test_batch_row_cap(maker, settings):
     settings.API_MAX_BATCH_ROWS = 2
-    Account.objects.create(account_id=7)
+    Account.objects.create(number=7)
     row = {"position_id": 1, "instruction_type": "EXERCISE", "quantity": 1}
     error = error_of(maker.post("/api/v1/batches/", {"account_id": 7, "rows": [row] * 3}, format="json"))
     assert error["fields"] == [{"field": "rows", "message": "A batch holds at most 2 rows; split it."}]

@@ -36,7 +36,7 @@ def rows_of(*specs) -> list[dict]:
 def draft(api, desk, *specs, note="") -> dict:
     response = api.post(
         "/api/v1/batches/",
-        {"account_id": desk.account_id, "note": note, "rows": rows_of(*specs)},
+        {"account_id": desk.number, "note": note, "rows": rows_of(*specs)},
         format="json",
     )
     assert response.status_code == 201, response.content

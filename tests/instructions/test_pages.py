@@ -252,4 +252,4 @@ def test_drafting_for_two_accounts_is_all_or_nothing(client, users, desk):
     assert not Batch.objects.exists(), "no batch (not even a withdrawn one) for the valid account"
     rows[1] = {"position_id": mine.pk, "instruction_type": "EXERCISE", "quantity": "1"}
     client.post(reverse("instructions:batch_new"), formset_post(rows))
-    assert sorted(Batch.objects.values_list("account__account_id", flat=True)) == [0, 122503]
+    assert sorted(Batch.objects.values_list("account__number", flat=True)) == [0, 122503]

@@ -17,7 +17,7 @@ def make_position(
     contract = decode(symbol)
     now = timezone.now()
     fields = {
-        "instrument_id": extra.pop("instrument_id", f"{account.account_id}-{symbol}"),
+        "instrument_id": extra.pop("instrument_id", f"{account.number}-{symbol}"),
         "symbol": symbol,
         "instrument_type": "OPTION" if contract else "COMMON_STOCK",
         "position_type": ("LONG" if Decimal(quantity) >= 0 else "SHORT"),

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.django_db(databases=["default", "audit"])
 def book(settings):
     settings.MARKET_CLOCK = "system"
     today = timezone.localdate()
-    first = Account.objects.create(account_id=11, name="Alpha", snapshot_as_of=timezone.now())
-    second = Account.objects.create(account_id=22, name="Beta", snapshot_as_of=timezone.now())
+    first = Account.objects.create(number=11, name="Alpha", snapshot_as_of=timezone.now())
+    second = Account.objects.create(number=22, name="Beta", snapshot_as_of=timezone.now())
     soon, later = today + timedelta(days=1), today + timedelta(days=30)
     make_position(first, "AAPL", "100", "15050.00", unrealized_pnl="550.00")
     make_position(first, option_symbol("AAPL", soon, "C", 190), "10", "2700.00", unrealized_pnl="200.00")
@@ -112,12 +112,12 @@ def test_freshness_states(client, users, book, settings):
     response = get(client, account="11")
     assert response.context["freshness"].warning == ""
     assert b"Book as of" in response.content
-    Account.objects.filter(account_id=11).update(snapshot_as_of=timezone.now() - timedelta(hours=3))
+    Account.objects.filter(number=11).update(snapshot_as_of=timezone.now() - timedelta(hours=3))
     assert "stale" in get(client, account="11").context["freshness"].warning
     SyncRun.objects.create(account=book["first"], status="failed", finished_at=timezone.now(), error="boom")
     warning = get(client, account="11").context["freshness"].warning
     assert "last sync failed" in warning and "previous snapshot" in warning
-    Account.objects.create(account_id=33)
+    Account.objects.create(number=33)
     assert "Never synced: account 33" in get(client, account="33").context["freshness"].warning
 
 
@@ -155,6 +155,6 @@ def test_position_detail_shows_every_field_and_the_decoded_contract(client, user
 
 
 def test_dates_show_in_new_york_time(client, users, book):
-    Account.objects.filter(account_id=11).update(snapshot_as_of=datetime(2026, 1, 5, 15, 0, tzinfo=UTC))
+    Account.objects.filter(number=11).update(snapshot_as_of=datetime(2026, 1, 5, 15, 0, tzinfo=UTC))
     client.force_login(users["operations"])
     assert b"10:00:00" in get(client, account="11").content  # 15:00 UTC is 10:00 in New York in January

@@ -178,8 +178,8 @@ def test_the_demo_follows_every_sandbox_account(upstream, settings, capsys):
     settings.DEBUG = True
     settings.UPSTREAM_IS_LOCAL_SANDBOX = True
     call_command("follow_sandbox_accounts", wait=5)
-    assert set(Account.objects.values_list("account_id", flat=True)) >= {0, 19816, 122503, 48213}
-    assert Account.objects.get(account_id=122503).name == "Expiration desk"
+    assert set(Account.objects.values_list("number", flat=True)) >= {0, 19816, 122503, 48213}
+    assert Account.objects.get(number=122503).name == "Expiration desk"
     assert SyncRun.objects.filter(trigger="demo").count() >= 4
     assert "122503 Expiration desk: followed" in capsys.readouterr().out
 

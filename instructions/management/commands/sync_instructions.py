@@ -36,12 +36,12 @@ class Command(BaseCommand):
                 changed = services.sync_instructions(account)
             except ClearStreetError as exc:
                 failed += 1
-                self.stdout.write(f"{account.account_id}: failed: {exc}")
+                self.stdout.write(f"{account.number}: failed: {exc}")
                 continue
             mirrored = Instruction.objects.filter(account=account)
             live = mirrored.filter(status__in=LIVE_STATUSES).count()
             self.stdout.write(
-                f"{account.account_id}: {mirrored.count()} instructions mirrored, "
+                f"{account.number}: {mirrored.count()} instructions mirrored, "
                 f"{changed} changed status, {live} in flight"
             )
         if failed:

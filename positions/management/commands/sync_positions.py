@@ -41,7 +41,7 @@ class Command(BaseCommand):
             if created:
                 run = services.run_sync(run.pk)
             else:
-                self.stdout.write(f"{account.account_id}: joining sync #{run.pk}, already {run.status}")
+                self.stdout.write(f"{account.number}: joining sync #{run.pk}, already {run.status}")
                 run = self._wait_for(run, wait)
             failed += run.status != SyncRun.Status.SUCCEEDED
             self.stdout.write(self._summary(run, time.monotonic() - started))
@@ -57,7 +57,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _summary(run: SyncRun, seconds: float) -> str:
-        head = f"{run.account.account_id}: sync #{run.pk} {run.status} in {seconds:.1f}s"
+        head = f"{run.account.number}: sync #{run.pk} {run.status} in {seconds:.1f}s"
         if run.status != SyncRun.Status.SUCCEEDED:
             return f"{head}: {run.error or 'still running'}"
         return (
