@@ -9,6 +9,9 @@ the seeds (``../shared/seeds/``). Modules:
 - ``store``: the SQLite schema and every read and write, under one lock.
 - ``book``: the deterministic demo book and the large generated book for benchmarks.
 - ``engine``: the endpoint rules (paging, closes, instruction batches and their lifecycle).
+- ``behaviour``: how the simulated firm answers (delays, outcomes, cutoff) and request values.
+- ``paging``: the positions list's page tokens.
+- ``submissions``: what a submit's body must hold before anything is stored.
 - ``faults``: per-endpoint fault injection.
 - ``server``: the threaded HTTP server, routing, auth and the ``/sandbox/`` control surface.
 - ``process``: start and stop a sandbox subprocess (tests, benchmarks).

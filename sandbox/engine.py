@@ -9,23 +9,24 @@ clock, and it survives restarts.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import math
 import sqlite3
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sandbox import book
+from sandbox.behaviour import Behaviour, parse_contracts
 from sandbox.clock import Clock
 from sandbox.faults import Faults
+from sandbox.paging import MAX_PAGE_SIZE, PageState
 from sandbox.store import SORT_COLUMNS, Store
+from sandbox.submissions import parse_batch
 from sandbox.wire import (
     ApiError,
     RawJsonArray,
@@ -36,12 +37,7 @@ from sandbox.wire import (
     uuid7,
 )
 
-MAX_PAGE_SIZE = 1000
 MAX_FILTER_IDS = 1000
-MAX_BATCH = 1000
-MAX_CONTRACTS = 10**9  # beyond any real position; keeps absurd numbers out of arithmetic and SQLite
-MAX_PAGE = 10**9
-INSTRUCTION_TYPES = ("EXERCISE", "DO_NOT_EXERCISE", "CONTRARY_EXERCISE")
 EXPIRY_DAY_ONLY = ("DO_NOT_EXERCISE", "CONTRARY_EXERCISE")
 # ACCEPTED is final too (the API's status list says so): only a SENT instruction can be cancelled.
 TERMINAL = ("ACCEPTED", "REJECTED", "ENGINE_REJECTED", "CANCELLED", "CANCEL_FAILED")
@@ -63,144 +59,9 @@ ORDER_OPTIONAL_NULLS = (
 )
 
 
-@dataclass
-class Behaviour:
-    """How the simulated clearing firm answers; ``PUT /sandbox/behaviour`` changes it."""
-
-    accept_delay_seconds: float = 2.0
-    outcome: str = "ACCEPTED"  # ACCEPTED, REJECTED, or RANDOM (rejects reject_rate of them)
-    reject_rate: float = 0.0
-    rejection_reason: str = "Rejected by the clearing venue"
-    cancel_delay_seconds: float = 2.0
-    cancel_outcome: str = "CANCELLED"  # or CANCEL_FAILED
-    cancel_failure_reason: str = "Cancel rejected by the clearing venue"
-    cutoff: str = "17:30"  # America/New_York, the last minute instructions are taken each day
-
-    def changed(self, body: Any) -> Behaviour:
-        if not isinstance(body, dict):
-            raise ApiError(400, "behaviour must be a JSON object")
-        known = {f.name for f in fields(self)}
-        unknown = set(body) - known
-        if unknown:
-            raise ApiError(400, f"unknown behaviour field(s): {', '.join(sorted(unknown))}")
-        new = Behaviour(**{**asdict(self), **body})
-        new.validate()
-        return new
-
-    def validate(self) -> None:
-        for name in ("accept_delay_seconds", "cancel_delay_seconds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86_400:
-                raise ApiError(400, f"{name} must be a number of seconds from 0 to 86400")
-        if self.outcome not in {"ACCEPTED", "REJECTED", "RANDOM"}:
-            raise ApiError(400, "outcome must be ACCEPTED, REJECTED or RANDOM")
-        if isinstance(self.reject_rate, bool) or not isinstance(self.reject_rate, int | float):
-            raise ApiError(400, "reject_rate must be a number between 0 and 1")
-        if not 0 <= self.reject_rate <= 1:
-            raise ApiError(400, "reject_rate must be a number between 0 and 1")
-        if self.cancel_outcome not in {"CANCELLED", "CANCEL_FAILED"}:
-            raise ApiError(400, "cancel_outcome must be CANCELLED or CANCEL_FAILED")
-        for name in ("rejection_reason", "cancel_failure_reason"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ApiError(400, f"{name} must be a non-empty string")
-        self.cutoff_time()
-
-    def cutoff_time(self) -> tuple[int, int]:
-        try:
-            hours, minutes = (int(p) for p in str(self.cutoff).split(":"))
-            if not (0 <= hours < 24 and 0 <= minutes < 60):
-                raise ValueError
-        except ValueError as exc:
-            raise ApiError(400, "cutoff must be HH:MM (America/New_York)") from exc
-        return hours, minutes
-
-
-@dataclass(frozen=True)
-class PageState:
-    """What a page token encodes: the query (account, sort, filter) and the page's position."""
-
-    account_id: int
-    page: int
-    size: int
-    sort_by: str
-    direction: str
-    ids: tuple[str, ...] | None
-
-    def token(self, page: int) -> str:
-        raw = {
-            "v": 1,
-            "a": self.account_id,
-            "p": page,
-            "s": self.size,
-            "b": self.sort_by,
-            "d": self.direction,
-        }
-        if self.ids is not None:
-            raw["f"] = list(self.ids)
-        return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode()
-
-    @classmethod
-    def from_token(cls, token: str) -> PageState:
-        text = token.strip().replace(" ", "+").replace("+", "-").replace("/", "_")
-        try:
-            raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-            ids = raw.get("f")
-            state = cls(
-                account_id=raw["a"],
-                page=raw["p"],
-                size=raw["s"],
-                sort_by=raw["b"],
-                direction=raw["d"],
-                ids=tuple(ids) if ids is not None else None,
-            )
-            valid = (
-                raw.get("v") == 1
-                and type(state.account_id) is int
-                and type(state.page) is int
-                and 1 <= state.page <= MAX_PAGE
-                and type(state.size) is int
-                and 1 <= state.size <= MAX_PAGE_SIZE
-                and state.sort_by in SORT_COLUMNS
-                and state.direction in {"ASC", "DESC"}
-                and (state.ids is None or all(isinstance(i, str) for i in state.ids))
-            )
-        except (binascii.Error, ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
-            valid = False
-        if not valid:
-            raise ApiError(400, "page_token is malformed or was not issued by this server")
-        return state
-
-
 def _one(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[-1] if values else None
-
-
-def parse_bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes"}:
-        return True
-    if isinstance(value, str) and value.strip().lower() in {"false", "0", "no"}:
-        return False
-    raise ApiError(400, f"{name} must be true or false")
-
-
-def parse_contracts(value: Any) -> int | None:
-    """A quantity of whole contracts > 0, given as a string (or a JSON integer); else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if 0 < value <= MAX_CONTRACTS else None
-    if not isinstance(value, str):
-        return None
-    try:
-        number = Decimal(value.strip())
-    except InvalidOperation:
-        return None
-    if not number.is_finite() or not 0 < number <= MAX_CONTRACTS or number != number.to_integral_value():
-        return None
-    return int(number)
 
 
 class Sandbox:
@@ -511,7 +372,7 @@ class Sandbox:
         self, account_id: int, body: bytes, outage: bool
     ) -> tuple[int, list[dict[str, Any]] | None, ApiError | None]:
         """Answer a batch as the seeds state: 200, 207 (+ error), or raise 4xx/503 with no data."""
-        rows = self._parse_batch(body)
+        rows = parse_batch(body)
         now_us = self.clock.now_us()
         market_now = self.clock.market_now()
         today = market_now.date()
@@ -580,53 +441,6 @@ class Sandbox:
                 results,
                 ApiError(status, f"{len(rejects)} of {len(rows)} instructions rejected", rejects),
             )
-
-    @staticmethod
-    def _parse_batch(body: bytes) -> list[dict[str, Any]]:
-        """Pre-flight: the whole batch is refused (nothing stored) unless every row is well formed."""
-        try:
-            rows = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"request body is not valid JSON: {exc}") from exc
-        if not isinstance(rows, list):
-            raise ApiError(400, "request body must be a JSON array of instructions")
-        if not rows:
-            raise ApiError(400, "the batch holds no instruction")
-        if len(rows) > MAX_BATCH:
-            raise ApiError(400, f"a batch holds at most {MAX_BATCH} instructions")
-        problems: list[dict[str, Any]] = []
-        for index, row in enumerate(rows):
-            problem = Sandbox._row_problem(row)
-            if problem:
-                problems.append({"index": index, "reason": problem})
-        if problems:
-            first = problems[0]
-            raise ApiError(
-                400, f"instruction {first['index']}: {first['reason']}; nothing was submitted", problems
-            )
-        return rows
-
-    @staticmethod
-    def _row_problem(row: Any) -> str | None:
-        if not isinstance(row, dict):
-            return "each instruction must be a JSON object"
-        missing = [
-            name for name in ("instruction_type", "instrument_id", "quantity") if row.get(name) is None
-        ]
-        if missing:
-            return f"missing {', '.join(missing)}"
-        if row["instruction_type"] not in INSTRUCTION_TYPES:
-            return f"instruction_type must be one of {', '.join(INSTRUCTION_TYPES)}"
-        if not isinstance(row["instrument_id"], str) or not row["instrument_id"].strip():
-            return "instrument_id must be a non-empty string"
-        if parse_contracts(row["quantity"]) is None:
-            return f"quantity must be a whole number of contracts greater than zero; got {row['quantity']!r}"
-        instruction_id = row.get("instruction_id")
-        if instruction_id is not None and (
-            not isinstance(instruction_id, str) or not 1 <= len(instruction_id) <= 128
-        ):
-            return "instruction_id must be a string of 1 to 128 characters"
-        return None
 
     def _row_verdict(
         self,

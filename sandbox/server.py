@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sandbox.behaviour import parse_bool
 from sandbox.clock import Clock
-from sandbox.engine import Sandbox, parse_bool
+from sandbox.engine import Sandbox
 from sandbox.faults import Decision
 from sandbox.wire import ApiError, dumps, envelope
 

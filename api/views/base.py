@@ -1,0 +1,80 @@
+"""What every API view shares: its own authentication, role permissions per action, UTC, bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth.decorators import login_not_required
+from django.db.models import QuerySet
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from api.permissions import RolePermission
+from backoffice import roles
+from positions.models import Account
+
+VIEW, DRAFT, APPROVE, OPERATE, AUDIT = (
+    roles.VIEW_BOOK,
+    roles.DRAFT_REQUESTS,
+    roles.APPROVE_REQUESTS,
+    roles.OPERATE_SYSTEM,
+    roles.VIEW_AUDIT,
+)
+
+
+class ApiViewMixin:
+    """API views authenticate themselves (token or session), so the site's login redirect skips them."""
+
+    permission_classes = [RolePermission]
+    permissions: dict[str, str | None] = {}
+
+    @classmethod
+    def as_view(cls, *args: Any, **kwargs: Any):
+        return login_not_required(super().as_view(*args, **kwargs))  # type: ignore[misc]
+
+    def dispatch(self, request, *args: Any, **kwargs: Any):
+        # Machines get UTC, whatever time zone the pages show.
+        with timezone.override(dt.UTC):
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+    def filters_from(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+        query = serializer_class(data=self.request.query_params)  # type: ignore[attr-defined]
+        query.is_valid(raise_exception=True)
+        return query.validated_data
+
+
+def body_of(
+    serializer_class: type[serializers.Serializer], request: Request, **kwargs: Any
+) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def followed_account(account_id: int, field: str = "account_id") -> Account:
+    account = Account.objects.filter(number=account_id).first()
+    if account is None:
+        raise ValidationError({field: [f"Account {account_id} is not followed by the back-office."]})
+    return account
+
+
+def filter_account(qs: QuerySet, data: dict, path: str = "account__number") -> QuerySet:
+    return qs.filter(**{path: data["account"]}) if data.get("account") is not None else qs
+
+
+class NotFoundView(ApiViewMixin, APIView):
+    """Any other address under /api/: a JSON 404 (after authentication), never an HTML page."""
+
+    permissions = {None: None}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.action = None
+        super().initial(request, *args, **kwargs)
+        raise NotFound(
+            f"There is no API endpoint at {request.path}. The reference is at /api/docs/; "
+            "note the trailing slash."
+        )
