@@ -28,9 +28,12 @@ run: install
 test: install lint
 	$(PY) -m pytest
 
+# Style, the import contracts (pyproject's [tool.importlinter]) and the type checker ([tool.mypy]).
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	DEBUG=1 DATABASE_URL=postgresql://unused@127.0.0.1:9/unused REDIS_URL=redis://127.0.0.1:9/0 $(PY) -m mypy
 
 sandbox: install
 	$(PY) -m sandbox --port $${SANDBOX_PORT:-8765}

@@ -25,5 +25,5 @@ class DocsView(SpectacularSwaggerSplitView):
     @classmethod
     def as_view(cls, *args: Any, **kwargs: Any):
         view = super().as_view(*args, **kwargs)
-        view.login_required = True  # DRF exempts its views from the login redirect; this one is a page
+        view.login_required = True  # type: ignore[attr-defined]  # DRF exempts its views; this one is a page
         return view

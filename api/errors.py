@@ -134,10 +134,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         else:
             fields = []
             message = _plain_message(exc)
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None) is not None:
-            headers["Retry-After"] = str(int(exc.wait))
+        if auth_header := getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = str(auth_header)
+        if (wait := getattr(exc, "wait", None)) is not None:
+            headers["Retry-After"] = str(int(wait))
         return Response(
             error_body(code, exc.status_code, message, fields), status=exc.status_code, headers=headers
         )
@@ -160,5 +160,5 @@ def _plain_message(exc: exceptions.APIException) -> str:
     ):
         return "Your role does not allow this."
     if isinstance(exc, exceptions.Throttled):
-        return f"Too many requests; try again in {int(exc.wait or 1)} seconds."
+        return f"Too many requests; try again in {int(getattr(exc, 'wait', None) or 1)} seconds."
     return text

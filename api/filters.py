@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from rest_framework import serializers
 
 from backoffice.audit.forms import AuditFilterForm
@@ -9,12 +12,15 @@ from instructions.models import Batch, CancelRequest, InstructionStatus
 from positions.models import CloseRequest, InstrumentType, PositionType, SyncRun
 from positions.queries import SORTS, BookFilters
 
-BIGINT = {"min_value": 0, "max_value": 2**63 - 1}
+
+def bigint(**options: Any) -> serializers.IntegerField:
+    """A whole number PostgreSQL's bigint holds (an id, an account number)."""
+    return serializers.IntegerField(min_value=0, max_value=2**63 - 1, **options)
 
 
 class PositionFilters(serializers.Serializer):
     account = serializers.ListField(
-        child=serializers.IntegerField(**BIGINT), required=False, help_text="Account id; repeat for several"
+        child=bigint(), required=False, help_text="Account id; repeat for several"
     )
     instrument_type = serializers.ChoiceField(choices=InstrumentType.choices, required=False)
     position_type = serializers.ChoiceField(choices=PositionType.choices, required=False)
@@ -49,41 +55,43 @@ class PositionFilters(serializers.Serializer):
 
 
 class OrderFilters(serializers.Serializer):
-    account = serializers.IntegerField(required=False, **BIGINT)
+    account = bigint(required=False)
     instrument_id = serializers.CharField(required=False, max_length=64)
-    close_request = serializers.IntegerField(required=False, **BIGINT)
+    close_request = bigint(required=False)
 
 
 class SyncRunFilters(serializers.Serializer):
-    account = serializers.IntegerField(required=False, **BIGINT)
+    account = bigint(required=False)
     status = serializers.ChoiceField(choices=SyncRun.Status.choices, required=False)
 
 
 class InstructionFilters(serializers.Serializer):
-    account = serializers.IntegerField(required=False, **BIGINT)
+    account = bigint(required=False)
     status = serializers.ChoiceField(choices=InstructionStatus.choices, required=False)
     instrument_id = serializers.CharField(required=False, max_length=64)
-    batch = serializers.IntegerField(required=False, **BIGINT)
+    batch = bigint(required=False)
 
 
 class BatchFilters(serializers.Serializer):
-    account = serializers.IntegerField(required=False, **BIGINT)
+    account = bigint(required=False)
     status = serializers.ChoiceField(choices=Batch.Status.choices, required=False)
 
 
 class CancelFilters(serializers.Serializer):
-    account = serializers.IntegerField(required=False, **BIGINT)
+    account = bigint(required=False)
     status = serializers.ChoiceField(choices=CancelRequest.Status.choices, required=False)
     instruction = serializers.CharField(required=False, max_length=64)
 
 
 class CloseFilters(serializers.Serializer):
-    account = serializers.IntegerField(required=False, **BIGINT)
+    account = bigint(required=False)
     status = serializers.ChoiceField(choices=CloseRequest.Status.choices, required=False)
 
 
 def _audit_choices(name: str) -> list[str]:
-    return [value for value, _ in AuditFilterForm.base_fields[name].choices if value]
+    field = AuditFilterForm.base_fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    return [str(value) for value, _ in list(field.choices) if value]  # type: ignore[arg-type]
 
 
 class AuditQuery(serializers.Serializer):
@@ -91,7 +99,7 @@ class AuditQuery(serializers.Serializer):
 
     date_from = serializers.DateField(required=False, help_text="From this New York date (inclusive)")
     date_to = serializers.DateField(required=False, help_text="To this New York date (inclusive)")
-    account = serializers.IntegerField(required=False, **BIGINT)
+    account = bigint(required=False)
     user = serializers.CharField(required=False, max_length=150, help_text="Username of the actor")
     endpoint = serializers.ChoiceField(choices=_audit_choices("endpoint"), required=False)
     path = serializers.CharField(required=False, max_length=500, help_text="Path starts with")

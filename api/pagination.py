@@ -36,14 +36,14 @@ def page_size_of(request: Request, name: str = "page_size") -> int:
     return size
 
 
-PAGE_SIZE_SCHEMA = {
+PAGE_SIZE_SCHEMA: dict[str, Any] = {
     "name": "page_size",
     "required": False,
     "in": "query",
     "description": f"Rows per page, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}).",
     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
 }
-CURSOR_SCHEMA = {
+CURSOR_SCHEMA: dict[str, Any] = {
     "name": "cursor",
     "required": False,
     "in": "query",
@@ -185,5 +185,5 @@ def book_page(request: Request, positions: QuerySet, filters: BookFilters) -> tu
     return page, next_url
 
 
-def paginated(results: list, next_url: str | None, previous_url: str | None = None, **extra: Any) -> Response:
+def paginated(results: Any, next_url: str | None, previous_url: str | None = None, **extra: Any) -> Response:
     return Response({"next": next_url, "previous": previous_url, "results": results, **extra})

@@ -3,6 +3,8 @@ what a person would type on the page, and the services decide the rest."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -311,7 +313,9 @@ class AuditEntryDetailSerializer(ModelSerializer):
 
 
 class ApiTokenSerializer(ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     revoked_by = username_field()
     active = serializers.BooleanField(source="is_usable", read_only=True)
 
@@ -340,7 +344,9 @@ class IssuedTokenSerializer(ApiTokenSerializer):
 
 # --- write side ----------------------------------------------------------------------------------
 
-NOTE = {"required": False, "allow_blank": True, "max_length": 2000, "default": ""}
+
+def note_field() -> serializers.CharField:
+    return serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 def max_batch_rows() -> int:
@@ -377,7 +383,7 @@ class BatchCreateSerializer(serializers.Serializer):
     account_id = serializers.IntegerField(
         min_value=0, max_value=2**63 - 1, help_text="Clear Street account id"
     )
-    note = serializers.CharField(**NOTE)
+    note = note_field()
     rows = RowsField(help_text="One row per contract (at most API_MAX_BATCH_ROWS, 500 by default)")
 
 
@@ -407,7 +413,7 @@ class RejectSerializer(serializers.Serializer):
 
 class CancelCreateSerializer(serializers.Serializer):
     instruction = serializers.CharField(max_length=64, help_text="The instruction's `id` (Clear Street's)")
-    note = serializers.CharField(**NOTE)
+    note = note_field()
 
 
 class CloseCreateSerializer(serializers.Serializer):
@@ -423,7 +429,7 @@ class CloseCreateSerializer(serializers.Serializer):
         help_text="The position to close; omit (or null) to close every position of the account",
     )
     cancel_orders = serializers.BooleanField(default=False)
-    note = serializers.CharField(**NOTE)
+    note = note_field()
 
 
 class SyncRequestSerializer(serializers.Serializer):

@@ -5,27 +5,26 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from api.models import ApiToken, token_hash
 from backoffice import roles
 from backoffice.audit.services import record_decision
+from backoffice.roles import AnyUser
 from backoffice.workflow import ActionRefused
 
 TOKEN_PREFIX = "bo_"
 
 
-def is_admin(user: AbstractBaseUser) -> bool:
-    return bool(user.is_authenticated and (user.is_superuser or roles.ADMINS in roles.roles_of(user)))
+def is_admin(user: AnyUser) -> bool:
+    return isinstance(user, User) and (user.is_superuser or roles.ADMINS in roles.roles_of(user))
 
 
-def issue_token(
-    user: AbstractBaseUser, name: str, *, expires_at: datetime | None = None
-) -> tuple[ApiToken, str]:
+def issue_token(user: AnyUser, name: str, *, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
     """Create a token for ``user``; returns the row and the token, which is never stored or shown again."""
-    if not user.is_authenticated or not user.is_active:
+    if not isinstance(user, User) or not user.is_active:
         raise ActionRefused("Only an active user can hold an API token.", code="forbidden")
     name = name.strip()
     if not name:
@@ -48,11 +47,11 @@ def issue_token(
     return token, raw
 
 
-def revoke_token(user: AbstractBaseUser, token_id: int) -> ApiToken:
+def revoke_token(user: AnyUser, token_id: int) -> ApiToken:
     """The owner or an administrator revokes a token; it answers 401 from then on."""
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
-        if token is None or (token.user_id != user.pk and not is_admin(user)):
+        if not isinstance(user, User) or token is None or (token.user_id != user.pk and not is_admin(user)):
             raise ActionRefused(f"API token #{token_id} does not exist.", code="not_found")
         if token.revoked_at is None:
             token.revoked_at = timezone.now()

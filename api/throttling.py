@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
@@ -19,13 +19,16 @@ CACHE_ALIAS = "api_throttle"
 
 
 class _SharedCache:
-    @property
-    def cache(self):
-        return caches[CACHE_ALIAS]
+    scope: str
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cache: BaseCache = caches[CACHE_ALIAS]
 
     def get_rate(self) -> str | None:
         # Read at request time (DRF reads it at import), so a settings change applies at once.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return None if rate is None else str(rate)
 
     def allow_request(self, request, view) -> bool:
         try:

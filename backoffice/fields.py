@@ -28,8 +28,9 @@ class WireDecimalField(models.DecimalField):
         return "numeric"
 
     @property
-    def validators(self) -> list:
-        return list(self._validators)
+    def validators(self) -> list[Any]:
+        # DecimalField adds a digits validator built from max_digits; an unconstrained numeric has none.
+        return list(self._validators)  # type: ignore[attr-defined]
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()

@@ -20,7 +20,9 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
     authenticate themselves (the REST API, whose views do their own authentication).
     """
 
-    def handle_no_permission(self, request: HttpRequest, view_func: Callable) -> HttpResponse:
+    def handle_no_permission(  # type: ignore[override]  # a JSON 401 where a page would redirect
+        self, request: HttpRequest, view_func: Callable[..., HttpResponse]
+    ) -> HttpResponse:
         if getattr(view_func, "json_endpoint", False):
             return JsonResponse({"error": {"code": 401, "message": "Authentication required."}}, status=401)
         return super().handle_no_permission(request, view_func)
@@ -64,7 +66,7 @@ class RejectNulBytesMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self._has_nul(request):
             message = "The request holds a NUL character, which no field accepts."
-            if request.path.startswith("/api/") or "json" in request.content_type:
+            if request.path.startswith("/api/") or "json" in (request.content_type or ""):
                 return JsonResponse(
                     {"error": {"code": "invalid", "status": 400, "message": message, "fields": []}},
                     status=400,
@@ -79,7 +81,7 @@ class RejectNulBytesMiddleware:
         if any("\x00" in value for values in request.GET.lists() for value in values[1]):
             return True
         if request.method in {"POST", "PUT", "PATCH"}:
-            if "json" in request.content_type:
+            if "json" in (request.content_type or ""):
                 try:
                     body = request.body
                 except RequestDataTooBig:

@@ -6,7 +6,7 @@ import contextvars
 import queue
 import threading
 from collections.abc import Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import connections
 
@@ -21,10 +21,10 @@ def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     makes), uses database connections of its own and closes them, and stops early when the caller
     stops. An exception raised while producing is raised to the caller at that item's place.
     """
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    handoff: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def put(entry: tuple) -> bool:
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
         while not stop.is_set():
             try:
                 handoff.put(entry, timeout=0.1)

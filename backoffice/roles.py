@@ -6,8 +6,13 @@ Groups and their permissions are created by a data migration (``backoffice/migra
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
+
+# Whoever a request or a call is made by: a signed-in user, or nobody yet.
+AnyUser = User | AnonymousUser
 
 OPERATIONS = "operations"
 SUPERVISORS = "supervisors"
@@ -36,17 +41,17 @@ ROLE_LABELS = {
 }
 
 
-def roles_of(user: AbstractBaseUser | AnonymousUser) -> list[str]:
-    if not user.is_authenticated:
+def roles_of(user: AnyUser) -> list[str]:
+    if not isinstance(user, User):
         return []
-    cached = getattr(user, "_backoffice_roles", None)
+    cached: list[str] | None = getattr(user, "_backoffice_roles", None)
     if cached is None:
         cached = sorted(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
-        user._backoffice_roles = cached  # type: ignore[union-attr]
+        user._backoffice_roles = cached  # type: ignore[attr-defined]
     return cached
 
 
-def context_processor(request: HttpRequest) -> dict:
+def context_processor(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     roles = roles_of(user)
     return {

@@ -13,20 +13,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
 from django.utils import timezone
 
 from backoffice import locks, roles
 from backoffice.audit.context import SYSTEM, SystemActor
 from backoffice.audit.services import record_decision
+from backoffice.roles import AnyUser
 
-User = AbstractBaseUser | AnonymousUser
 Actor = User | SystemActor
 
 __all__ = [
     "SYSTEM",
     "ActionRefused",
+    "AnyUser",
     "Workflow",
     "execute_once",
     "require_checker",
@@ -44,23 +46,25 @@ class ActionRefused(Exception):
         self.code = code
 
 
-def require_permission(user: User, permission: str, action: str) -> None:
-    if not user.is_authenticated or not user.has_perm(permission):
+def require_permission(user: AnyUser, permission: str, action: str) -> User:
+    """The signed-in user, if their role allows ``action``; else the refusal, in their words."""
+    if not isinstance(user, User) or not user.is_active or not user.has_perm(permission):
         raise ActionRefused(f"Your role does not allow you to {action}.", code="forbidden")
+    return user
 
 
-def require_maker(user: User, action: str) -> None:
-    require_permission(user, roles.DRAFT_REQUESTS, action)
+def require_maker(user: AnyUser, action: str) -> User:
+    return require_permission(user, roles.DRAFT_REQUESTS, action)
 
 
-def require_checker(user: User, maker_id: int | None, action: str) -> None:
+def require_checker(user: AnyUser, maker_id: int | None, action: str) -> User:
     """A checker may approve or reject, but never their own request, not even as a superuser."""
     if user.pk is not None and user.pk == maker_id:
         raise ActionRefused(
             "You drafted this request, so someone else must approve or reject it (four-eyes rule).",
             code="self_approval",
         )
-    require_permission(user, roles.APPROVE_REQUESTS, action)
+    return require_permission(user, roles.APPROVE_REQUESTS, action)
 
 
 R = TypeVar("R", bound=models.Model)
@@ -92,14 +96,16 @@ class Workflow(Generic[R]):
                 .select_related(*self.related)
                 .get(pk=pk)
             )
-        except self.model.DoesNotExist:
+        except ObjectDoesNotExist:
             raise ActionRefused(f"{self.noun.capitalize()} #{pk} does not exist.", code="not_found") from None
 
     def maker_id(self, request: R) -> int:
         return int(getattr(request, f"{self.maker_field}_id"))
 
     def status_label(self, status: str) -> str:
-        return str(dict(self.model._meta.get_field("status").flatchoices).get(status, status)).lower()
+        field = self.model._meta.get_field("status")
+        assert isinstance(field, models.Field)
+        return str(dict(field.flatchoices).get(status, status)).lower()
 
     def can_move(self, request: R, to: str) -> bool:
         return to in self.transitions[self.status(request)]
@@ -159,7 +165,7 @@ class Workflow(Generic[R]):
 
     def approve(
         self,
-        user: User,
+        user: AnyUser,
         pk: int,
         *,
         check: Callable[[R], str] | None = None,
@@ -169,16 +175,18 @@ class Workflow(Generic[R]):
         or answer a reason to record; ``then`` hands the work on, in the same transaction."""
         with transaction.atomic():
             request = self.lock(pk)
-            require_checker(user, self.maker_id(request), f"approve {self.noun}s")
+            checker = require_checker(user, self.maker_id(request), f"approve {self.noun}s")
             self._require(request, self.pending, "approved")
             reason = check(request) if check is not None else ""
-            request.decided_by, request.decided_at = user, timezone.now()  # type: ignore[attr-defined]
-            self.move(request, self.approved, actor=user, approver=user, action="approved", reason=reason)
+            request.decided_by, request.decided_at = checker, timezone.now()  # type: ignore[attr-defined]
+            self.move(
+                request, self.approved, actor=checker, approver=checker, action="approved", reason=reason
+            )
             if then is not None:
                 then(request)
         return request
 
-    def reject(self, user: User, pk: int, reason: str) -> R:
+    def reject(self, user: AnyUser, pk: int, reason: str) -> R:
         reason = reason.strip()
         if not reason:
             raise ActionRefused(
@@ -186,17 +194,17 @@ class Workflow(Generic[R]):
             )
         with transaction.atomic():
             request = self.lock(pk)
-            require_checker(user, self.maker_id(request), f"reject {self.noun}s")
+            checker = require_checker(user, self.maker_id(request), f"reject {self.noun}s")
             self._require(request, self.pending, "rejected")
-            request.decided_by, request.decided_at = user, timezone.now()  # type: ignore[attr-defined]
+            request.decided_by, request.decided_at = checker, timezone.now()  # type: ignore[attr-defined]
             request.decision_reason = reason  # type: ignore[attr-defined]
-            self.move(request, self.rejected, actor=user, action="rejected", reason=reason)
+            self.move(request, self.rejected, actor=checker, action="rejected", reason=reason)
         return request
 
-    def withdraw(self, user: User, pk: int) -> R:
+    def withdraw(self, user: AnyUser, pk: int) -> R:
         with transaction.atomic():
             request = self.lock(pk)
-            if self.maker_id(request) != user.pk:
+            if not isinstance(user, User) or self.maker_id(request) != user.pk:
                 raise ActionRefused(
                     f"Only the person who requested this {self.noun} can withdraw it.", code="forbidden"
                 )

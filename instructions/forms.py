@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from instructions.models import InstructionType
 from instructions.services import RowSpec
+from positions.forms import offer_accounts
+from positions.models import Account
 
 
 class BatchRowForm(forms.Form):
@@ -52,6 +56,6 @@ class WorksheetForm(forms.Form):
     day = forms.DateField(required=False, label="Expiration", widget=forms.DateInput(attrs={"type": "date"}))
     account = forms.ChoiceField(required=False, label="Account")
 
-    def __init__(self, *args, accounts, **kwargs) -> None:
+    def __init__(self, *args: Any, accounts: list[Account], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [("", "All accounts")] + [(str(a.number), str(a)) for a in accounts]
+        offer_accounts(self, accounts)

@@ -110,7 +110,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             try:
                 created = services.create_batches(request.user, groups, note.cleaned_data["note"])
             except services.BatchInvalid as invalid:
-                _mark_rows(forms_by_account[invalid.account.pk], invalid)
+                _mark_rows(forms_by_account[invalid.account.pk if invalid.account else 0], invalid)
                 messages.error(request, "Nothing was drafted: fix the rows marked below.")
             except ActionRefused as exc:
                 messages.error(request, exc.message)
@@ -397,7 +397,8 @@ def cancel_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 def worksheet(request: HttpRequest) -> HttpResponse:
     accounts = list(Account.objects.all())
     form = WorksheetForm(request.GET or None, accounts=accounts)
-    day, account_ids = None, ()
+    day = None
+    account_ids: tuple[int, ...] = ()
     if form.is_bound and form.is_valid():
         day = form.cleaned_data.get("day")
         account_ids = (int(form.cleaned_data["account"]),) if form.cleaned_data.get("account") else ()

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from positions.models import Account, InstrumentType, PositionType
 from positions.queries import SORTS, BookFilters
 
 PAGE_SIZES = (25, 50, 100, 250, 500)
+
+
+def offer_accounts(form: forms.Form, accounts: list[Account], field: str = "account") -> None:
+    """Let ``form``'s account filter choose among ``accounts`` (or all of them), by their number."""
+    choice = form.fields[field]
+    assert isinstance(choice, forms.ChoiceField)
+    choice.choices = [("", "All accounts")] + [(str(a.number), str(a)) for a in accounts]
 
 
 class BookFilterForm(forms.Form):
@@ -27,15 +36,15 @@ class BookFilterForm(forms.Form):
     sort = forms.ChoiceField(required=False, choices=[(k, k.replace("_", " ").title()) for k in SORTS])
     dir = forms.ChoiceField(required=False, choices=[("asc", "Ascending"), ("desc", "Descending")])
     page_size = forms.TypedChoiceField(
-        required=False, coerce=int, choices=[(n, n) for n in PAGE_SIZES], empty_value=50, label="Rows"
+        required=False, coerce=int, choices=[(n, n) for n in PAGE_SIZES], empty_value=None, label="Rows"
     )
 
-    def __init__(self, *args, accounts: list[Account], **kwargs) -> None:
+    def __init__(self, *args: Any, accounts: list[Account], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [("", "All accounts")] + [(str(a.number), str(a)) for a in accounts]
+        offer_accounts(self, accounts)
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         start, end = data.get("expiry_from"), data.get("expiry_to")
         if start and end and start > end:
             self.add_error("expiry_to", "The end of the expiry range is before its start.")

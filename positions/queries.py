@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from backoffice import clock
+from backoffice.roles import AnyUser
 from positions.models import Account, CloseRequest, Order, Position, SyncRun
 
 # The seven sort fields Clear Street offers, plus expiry; each maps to the mirror's column.
@@ -236,7 +236,7 @@ def expiring_count(day: date) -> int:
     return Position.objects.filter(instrument_type="OPTION", expiration_date=day).count()
 
 
-def closes_awaiting_checker(user: AbstractBaseUser | AnonymousUser) -> int:
+def closes_awaiting_checker(user: AnyUser) -> int:
     """Other people's close requests waiting for this checker's decision."""
     return (
         CloseRequest.objects.filter(status=CloseRequest.Status.PENDING_APPROVAL)

@@ -152,7 +152,8 @@ def request_close(request: HttpRequest, pk: int) -> HttpResponse:
     form = CloseRequestForm(request.POST)
     back = reverse("positions:detail", args=[pk])
     if not form.is_valid():
-        messages.error(request, "The close request was not valid: " + "; ".join(form.errors.get("note", [])))
+        problems = [str(error) for error in form.errors.get("note", [])]
+        messages.error(request, "The close request was not valid: " + "; ".join(problems))
         return redirect(back)
     try:
         close = services.request_close(

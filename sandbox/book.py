@@ -357,8 +357,8 @@ def demo_book(today: date) -> DemoBook:
     """The demo book for business date ``today``: the same every time for the same date."""
     holdings: list[Holding] = []
     for account_id, (_name, stocks, options) in DEMO_ACCOUNTS.items():
-        for symbol, qty, avg in stocks:
-            holdings.append(Holding(account_id, STOCKS[symbol], Decimal(qty), Decimal(avg)))
+        for symbol, qty, stock_avg in stocks:
+            holdings.append(Holding(account_id, STOCKS[symbol], Decimal(qty), Decimal(stock_avg)))
         for underlying, kind, put_call, moneyness, qty in options:
             spot = STOCKS[underlying]
             contract = option(

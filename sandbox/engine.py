@@ -301,7 +301,7 @@ class Sandbox:
         remaining = abs(held) - pending
         if remaining <= 0:
             return None
-        instrument = self.store.resolve_instrument(position["instrument_id"])
+        instrument = self._resolve(position["instrument_id"])
         pending += remaining
         doc = json.loads(position["doc"])
         doc["available_quantity"] = quantity(held - pending if held > 0 else held + pending)
@@ -378,10 +378,10 @@ class Sandbox:
         today = market_now.date()
         with self.store.transaction():
             self.store.apply_due_transitions(account_id, now_us)
-            contracts = [self.store.resolve_instrument(str(row["instrument_id"])) for row in rows]
+            found = [self.store.resolve_instrument(str(row["instrument_id"])) for row in rows]
             unknown = [
                 {"index": i, "instrument_id": row["instrument_id"], "reason": "unknown instrument_id"}
-                for i, (row, contract) in enumerate(zip(rows, contracts, strict=True))
+                for i, (row, contract) in enumerate(zip(rows, found, strict=True))
                 if contract is None
             ]
             if unknown:
@@ -390,6 +390,7 @@ class Sandbox:
                     f"unknown instrument_id {unknown[0]['instrument_id']!r}; nothing was submitted",
                     unknown,
                 )
+            contracts = [contract for contract in found if contract is not None]
             if outage:
                 raise ApiError(503, "clearing service unavailable; no instruction was submitted")
             given = [row["instruction_id"] for row in rows if row.get("instruction_id") is not None]
@@ -472,7 +473,7 @@ class Sandbox:
             return 400, f"submitted after the {self.behaviour.cutoff} ET cutoff for {today.isoformat()}"
         position = self.store.position(account_id, contract["instrument_id"])
         held = int(Decimal(position["quantity"])) if position is not None else 0
-        if held <= 0:
+        if position is None or held <= 0:
             return 400, f"no long position in {symbol}; only long contracts can be instructed"
         closing = int(Decimal(position["pending_close"]))
         in_flight = self.store.contracts_in_flight(account_id, contract["instrument_id"]) + consumed.get(
@@ -501,7 +502,7 @@ class Sandbox:
             if row["status"] != "CANCEL_REQUESTED":  # a repeated cancel just reports the pending one
                 outcome = self.behaviour.cancel_outcome
                 reason = self.behaviour.cancel_failure_reason if outcome == "CANCEL_FAILED" else None
-                contract = self.store.resolve_instrument(row["instrument_id"])
+                contract = self._resolve(row["instrument_id"])
                 expiry = (
                     date.fromisoformat(contract["expiration_date"]) if contract["expiration_date"] else None
                 )
@@ -516,6 +517,7 @@ class Sandbox:
                 delay = int(self.behaviour.cancel_delay_seconds * 1_000_000)
                 self.store.request_cancel(id_, now_us, outcome, now_us + delay, reason)
                 row = self.store.instruction(account_id, id_)
+                assert row is not None  # it was read in this transaction
             return self.instruction_doc(row)
 
 

@@ -80,7 +80,7 @@ class Response:
 
 
 def json_response(
-    status: int, data: Any = None, error: ApiError | None = None, metadata: dict | None = None
+    status: int, data: Any = None, error: ApiError | None = None, metadata: dict[str, Any] | None = None
 ) -> Response:
     return Response(status, dumps(envelope(data, error, metadata)))
 
@@ -161,6 +161,7 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def handle_any(self) -> None:
+        response: Response | None
         try:
             parts = urlsplit(self.path)
             body = self.read_body()
@@ -238,26 +239,26 @@ class Handler(BaseHTTPRequestHandler):
         if decision.outage and name != "submit_instructions":
             raise ApiError(503, "clearing service unavailable")
         if name == "list_positions":
-            data, metadata = sandbox.list_positions(account_id, query)
-            return json_response(200, data, metadata=metadata)
+            page, page_metadata = sandbox.list_positions(account_id, query)
+            return json_response(200, page, metadata=page_metadata)
         if name in {"close_positions", "close_position"}:
             cancel = cancel_orders_flag(query, body)
             return json_response(200, sandbox.close_positions(account_id, params.get("instrument"), cancel))
         if name == "list_instructions":
             values = query.get("instrument_id")
             instrument = values[-1] if values and values[-1] else None
-            data = sandbox.list_instructions(account_id, instrument)
+            listed = sandbox.list_instructions(account_id, instrument)
             metadata = {
                 "next_page_token": None,
                 "page_number": 1,
                 "previous_page_token": None,
-                "total_items": len(data),
-                "total_pages": 1 if data else 0,
+                "total_items": len(listed),
+                "total_pages": 1 if listed else 0,
             }
-            return json_response(200, data, metadata=metadata)
+            return json_response(200, listed, metadata=metadata)
         if name == "submit_instructions":
-            status, data, error = sandbox.submit_instructions(account_id, body, decision.outage)
-            return json_response(status, data, error)
+            status, answered, error = sandbox.submit_instructions(account_id, body, decision.outage)
+            return json_response(status, answered, error)
         return json_response(200, sandbox.cancel_instruction(account_id, params["id"]))
 
     # --- /sandbox ------------------------------------------------------------------------------
@@ -403,7 +404,7 @@ def serve(
 
     signal.signal(signal.SIGTERM, stop)
     bound_host, bound_port = server.server_address[:2]
-    out.write(f"Clear Street sandbox on http://{bound_host}:{bound_port} (state in {state_dir})\n")
+    out.write(f"Clear Street sandbox on http://{bound_host!s}:{bound_port} (state in {state_dir})\n")
     out.flush()
     try:
         server.serve_forever(poll_interval=0.2)
@@ -411,4 +412,4 @@ def serve(
         pass
     finally:
         server.server_close()
-        server.RequestHandlerClass.sandbox.store.close()
+        server.RequestHandlerClass.sandbox.store.close()  # type: ignore[attr-defined]

@@ -245,8 +245,11 @@ class Store:
         return sorted({aliases.get(i, i) for i in ids})
 
     # --- positions ---------------------------------------------------------------------------
-    def _position_filter(self, account_id: int, instrument_ids: Sequence[str] | None) -> tuple[str, list]:
-        where, params = "account_id = ?", [account_id]
+    def _position_filter(
+        self, account_id: int, instrument_ids: Sequence[str] | None
+    ) -> tuple[str, list[int | str]]:
+        where = "account_id = ?"
+        params: list[int | str] = [account_id]
         if instrument_ids is not None:
             where += f" AND instrument_id IN ({','.join('?' * len(instrument_ids))})"
             params += list(instrument_ids)

@@ -120,9 +120,7 @@ ACCESS: dict[str, Rule] = {
     "api:docs": Rule(EVERYONE),
     "api:not_found": Rule(EVERYONE, anonymous="401", ok_statuses=(404,)),
     "api:account-list": Rule(BOOK, anonymous="401"),
-    "api:account-detail": Rule(
-        BOOK, anonymous="401", sample=lambda o: {"account_id": o["account"].number}
-    ),
+    "api:account-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"account_id": o["account"].number}),
     "api:position-list": Rule(BOOK, anonymous="401"),
     "api:position-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"pk": o["position"].pk}),
     "api:order-list": Rule(BOOK, anonymous="401"),

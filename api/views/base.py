@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import QuerySet
@@ -14,6 +15,9 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from api.permissions import RolePermission
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
 from backoffice import roles
 from positions.models import Account
 
@@ -29,8 +33,9 @@ VIEW, DRAFT, APPROVE, OPERATE, AUDIT = (
 class ApiViewMixin:
     """API views authenticate themselves (token or session), so the site's login redirect skips them."""
 
-    permission_classes = [RolePermission]
-    permissions: dict[str, str | None] = {}
+    permission_classes: Sequence[_PermissionClass] = [RolePermission]
+    # action -> the permission it needs (None: any signed-in user); unlisted actions need VIEW_BOOK.
+    permissions: dict[str | None, str | None] = {}
 
     @classmethod
     def as_view(cls, *args: Any, **kwargs: Any):

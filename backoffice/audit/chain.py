@@ -13,7 +13,7 @@ import decimal
 import hashlib
 import json
 from collections.abc import Mapping
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from backoffice.audit.models import BODY_FIELDS, GENESIS_HASH, SUMMARY_FIELDS

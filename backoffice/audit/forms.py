@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -81,8 +82,8 @@ class AuditFilterForm(forms.Form):
                 "This page link is not valid; start again from the first page."
             ) from None
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
         for name, day in (("date_from", start), ("date_to", end)):
             if day and not 1900 <= day.year <= 2999:

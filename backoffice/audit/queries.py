@@ -198,7 +198,7 @@ def recent_verifications(limit: int = 20) -> list[ChainVerification]:
 
 
 def entries_touching(
-    account_id: int, *, path_fragment: str, subjects: dict[str, list], limit: int = 200
+    account_id: int, *, path_fragment: str, subjects: dict[str, list[int]], limit: int = 200
 ) -> list[AuditEntry]:
     """Rows about one thing in an account: calls whose path names it, and rows of the requests about it."""
     condition = Q(path__contains=path_fragment)

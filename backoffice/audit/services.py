@@ -197,9 +197,10 @@ def _append(content: dict[str, Any]) -> AuditEntry:
 
 
 _INSERT_FIELDS = tuple(field for field in AuditEntry._meta.concrete_fields if not field.primary_key)
+_INSERT_COLUMNS = ", ".join(str(field.column) for field in _INSERT_FIELDS)
 # The table and columns are the model's; the values are parameters.
 _INSERT_SQL = (
-    f"INSERT INTO {AuditEntry._meta.db_table} ({', '.join(field.column for field in _INSERT_FIELDS)}) "  # noqa: S608
+    f"INSERT INTO {AuditEntry._meta.db_table} ({_INSERT_COLUMNS}) "  # noqa: S608
     f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) RETURNING id"
 )
 
@@ -214,7 +215,9 @@ def _insert(entry: AuditEntry) -> None:
     values = [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in _INSERT_FIELDS]
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_INSERT_SQL, values)
-        (entry.pk,) = cursor.fetchone()
+        inserted = cursor.fetchone()
+        assert inserted is not None
+        (entry.pk,) = inserted
     entry._state.adding = False
     entry._state.db = AUDIT_DB
 
@@ -223,8 +226,8 @@ def record_upstream_call(
     *,
     method: str,
     path: str,
-    query: dict | None,
-    request_headers: dict,
+    query: dict[str, Any] | None,
+    request_headers: dict[str, Any],
     request_body: Any,
     status_code: int | None,
     response_body: Any,
@@ -293,8 +296,8 @@ def record_decision(
     from_state: str | None = None,
     to_state: str | None = None,
     reason: str = "",
-    before: dict | None = None,
-    after: dict | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
     approver: User | None = None,
     celery_task_id: str | None = None,
     sync_run_id: int | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 from backoffice.audit import services
@@ -9,7 +11,9 @@ from backoffice.audit.models import ChainVerification
 
 
 @shared_task(name="audit.verify_chain")
-def verify_chain(trigger: str = ChainVerification.Trigger.SCHEDULED, requested_by: str = "") -> dict:
+def verify_chain(
+    trigger: str = ChainVerification.Trigger.SCHEDULED, requested_by: str = ""
+) -> dict[str, Any]:
     """Nightly (see CELERY_BEAT_SCHEDULE) and on a compliance request: check the hash chain."""
     run = services.run_verification(trigger=trigger, requested_by=requested_by)
     return {"id": run.pk, "ok": run.ok, "rows_checked": run.rows_checked, "first_bad_id": run.first_bad_id}

@@ -117,7 +117,7 @@ def _csv_lines(entries: Iterable[AuditEntry]) -> Iterator[str]:
 
 @require_GET
 @compliance_only
-def export_csv(request: HttpRequest) -> HttpResponse:
+def export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return render(

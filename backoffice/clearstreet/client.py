@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -38,11 +38,14 @@ from backoffice.clearstreet.types import (
     OrderList,
     PositionInstruction,
     PositionsPage,
+    RowProblem,
     SubmitResult,
     WireValueError,
     read_rows,
 )
 from backoffice.clearstreet.types import Position as WirePosition
+
+T = TypeVar("T")
 
 SORT_FIELDS = frozenset(
     {
@@ -64,7 +67,7 @@ REDACTED_AUTHORIZATION = "Bearer [REDACTED]"
 @dataclass(frozen=True)
 class Answer:
     status_code: int
-    body: dict
+    body: dict[str, Any]
     request_id: str | None
 
 
@@ -82,7 +85,7 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
         return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _envelope_error(body: dict) -> tuple[str, Any]:
+def _envelope_error(body: dict[str, Any]) -> tuple[str, Any]:
     error = body.get("error")
     if isinstance(error, dict):
         return str(error.get("message") or "no message"), error.get("details")
@@ -157,7 +160,8 @@ class ClearStreetClient:
             "GET", f"/v1/accounts/{account_id}/positions", params=params, account_id=account_id
         )
         positions, problems = self._rows(answer, WirePosition.from_wire)
-        metadata = answer.body.get("metadata") if isinstance(answer.body.get("metadata"), dict) else {}
+        raw_metadata = answer.body.get("metadata")
+        metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
         return PositionsPage(
             positions=positions,
             problems=problems,
@@ -247,7 +251,7 @@ class ClearStreetClient:
 
     # --- transport, audit, retries -------------------------------------------------------------
 
-    def _rows(self, answer: Answer, parse: Callable[[Any], Any]) -> tuple[list, list]:
+    def _rows(self, answer: Answer, parse: Callable[[Any], T]) -> tuple[list[T], list[RowProblem]]:
         try:
             return read_rows(answer.body.get("data"), parse)
         except WireValueError as exc:
@@ -312,6 +316,7 @@ class ClearStreetClient:
             "account_id": account_id,
         }
         started = time.perf_counter()
+        error: ClearStreetError
         try:
             response = self._http.request(
                 method,

@@ -33,7 +33,7 @@ class UpstreamHTTPError(ClearStreetError):
         *,
         request_id: str | None = None,
         details: Any = None,
-        rows: list | None = None,
+        rows: list[Any] | None = None,
         body: Any = None,
     ) -> None:
         super().__init__(message)

@@ -9,10 +9,13 @@ or a structured ``rejection`` object. Unknown fields are ignored; the raw row is
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar, overload
+
+T = TypeVar("T")
 
 
 class WireValueError(ValueError):
@@ -33,7 +36,11 @@ _TIMESTAMP = re.compile(
 # rows, so the common case is kept to a type check and one conversion; the rest explains the rest.
 
 
-def parse_decimal(row: dict, name: str, required: bool = False) -> Decimal | None:
+@overload
+def parse_decimal(row: dict[str, Any], name: str, required: Literal[True]) -> Decimal: ...
+@overload
+def parse_decimal(row: dict[str, Any], name: str, required: bool = False) -> Decimal | None: ...
+def parse_decimal(row: dict[str, Any], name: str, required: bool = False) -> Decimal | None:
     value = row.get(name)
     if value is None or value == "":
         if required:
@@ -53,7 +60,11 @@ def parse_decimal(row: dict, name: str, required: bool = False) -> Decimal | Non
     return number
 
 
-def parse_timestamp(row: dict, name: str, required: bool = False) -> datetime | None:
+@overload
+def parse_timestamp(row: dict[str, Any], name: str, required: Literal[True]) -> datetime: ...
+@overload
+def parse_timestamp(row: dict[str, Any], name: str, required: bool = False) -> datetime | None: ...
+def parse_timestamp(row: dict[str, Any], name: str, required: bool = False) -> datetime | None:
     value = row.get(name)
     if value is None or value == "":
         if required:
@@ -74,7 +85,7 @@ def parse_timestamp(row: dict, name: str, required: bool = False) -> datetime | 
     return parsed.astimezone(UTC)
 
 
-def parse_date(row: dict, name: str) -> date | None:
+def parse_date(row: dict[str, Any], name: str) -> date | None:
     value = row.get(name)
     if value is None or value == "":
         return None
@@ -84,7 +95,11 @@ def parse_date(row: dict, name: str) -> date | None:
         raise WireValueError(name, value, "is not a date") from None
 
 
-def parse_str(row: dict, name: str, required: bool = False) -> str | None:
+@overload
+def parse_str(row: dict[str, Any], name: str, required: Literal[True]) -> str: ...
+@overload
+def parse_str(row: dict[str, Any], name: str, required: bool = False) -> str | None: ...
+def parse_str(row: dict[str, Any], name: str, required: bool = False) -> str | None:
     value = row.get(name)
     if type(value) is str and value:
         return value
@@ -97,7 +112,11 @@ def parse_str(row: dict, name: str, required: bool = False) -> str | None:
     return str(value)
 
 
-def parse_int(row: dict, name: str, required: bool = False) -> int | None:
+@overload
+def parse_int(row: dict[str, Any], name: str, required: Literal[True]) -> int: ...
+@overload
+def parse_int(row: dict[str, Any], name: str, required: bool = False) -> int | None: ...
+def parse_int(row: dict[str, Any], name: str, required: bool = False) -> int | None:
     value = row.get(name)
     if type(value) is int:
         return value
@@ -113,9 +132,9 @@ def parse_int(row: dict, name: str, required: bool = False) -> int | None:
         raise WireValueError(name, value, "is not an integer") from None
 
 
-def parse_choice(row: dict, name: str, choices: frozenset[str], default: str | None = None) -> str:
+def parse_choice(row: dict[str, Any], name: str, choices: frozenset[str], default: str | None = None) -> str:
     value = row.get(name)
-    if value in choices:
+    if isinstance(value, str) and value in choices:
         return value
     if default is not None:
         return default
@@ -222,7 +241,7 @@ class Order:
     extended_hours: bool | None = None
     details: tuple[str, ...] = ()
     underlying_instrument_id: str | None = None
-    raw: dict = field(default_factory=dict, compare=False, repr=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_wire(cls, row: Any) -> Order:
@@ -257,7 +276,7 @@ class Order:
         )
 
 
-def _rejection_reason(row: dict) -> str | None:
+def _rejection_reason(row: dict[str, Any]) -> str | None:
     """Older dialect: ``rejection_reason``; later: ``rejection: {reason, description, metadata}``."""
     reason = row.get("rejection_reason")
     if isinstance(reason, str) and reason:
@@ -285,7 +304,7 @@ class PositionInstruction:
     rejection_reason: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    raw: dict = field(default_factory=dict, compare=False, repr=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_rejected(self) -> bool:
@@ -392,13 +411,14 @@ class SubmitResult:
         return self.status_code == 207 or any(row.is_rejected for row in self.rows)
 
 
-def read_rows(data: Any, parse) -> tuple[list, list[RowProblem]]:
+def read_rows(data: Any, parse: Callable[[Any], T]) -> tuple[list[T], list[RowProblem]]:
     """Parse each row on its own, so one bad row is reported instead of losing the page."""
     if data is None:
         return [], []
     if not isinstance(data, list):
         raise WireValueError("data", data, "is not a list")
-    rows, problems = [], []
+    rows: list[T] = []
+    problems: list[RowProblem] = []
     for index, raw in enumerate(data):
         try:
             rows.append(parse(raw))

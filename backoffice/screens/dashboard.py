@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -12,12 +11,13 @@ from django.views.decorators.http import require_GET
 from backoffice import roles
 from backoffice.audit.queries import latest_verification
 from backoffice.health import run_checks
+from backoffice.roles import AnyUser
 from instructions import calendar
 from instructions import queries as instruction_queries
 from positions import queries as position_queries
 
 
-def summary(user: AbstractBaseUser | AnonymousUser) -> dict[str, Any]:
+def summary(user: AnyUser) -> dict[str, Any]:
     cards: dict[str, Any] = {}
     if user.has_perm(roles.VIEW_BOOK):
         cards["book"] = position_queries.book_summary()

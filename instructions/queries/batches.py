@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
+from backoffice.roles import AnyUser
 from instructions.models import (
     CLAIMING_STATUSES,
     Batch,
@@ -47,7 +47,7 @@ class AwaitingChecker:
     cancels: int
 
 
-def awaiting_checker(user: AbstractBaseUser | AnonymousUser) -> AwaitingChecker:
+def awaiting_checker(user: AnyUser) -> AwaitingChecker:
     return AwaitingChecker(
         batches=Batch.objects.filter(status=Batch.Status.PENDING_APPROVAL)
         .exclude(created_by=user.pk)
@@ -70,7 +70,7 @@ class MakerSummary:
     attention: int  # failed, or rejected by Clear Street in part or whole
 
 
-def maker_summary(user: AbstractBaseUser | AnonymousUser) -> MakerSummary:
+def maker_summary(user: AnyUser) -> MakerSummary:
     row = Batch.objects.filter(created_by=user.pk).aggregate(
         drafts=Count("id", filter=Q(status=Batch.Status.DRAFT)),
         pending=Count("id", filter=Q(status=Batch.Status.PENDING_APPROVAL)),
@@ -80,7 +80,7 @@ def maker_summary(user: AbstractBaseUser | AnonymousUser) -> MakerSummary:
 
 
 def batches(
-    *, status: str = "", account_id: int | None = None, mine_of: AbstractBaseUser | None = None
+    *, status: str = "", account_id: int | None = None, mine_of: AnyUser | None = None
 ) -> QuerySet[Batch]:
     qs = Batch.objects.select_related("account", "created_by", "decided_by").prefetch_related("rows")
     if status == "open":
@@ -90,7 +90,7 @@ def batches(
     if account_id is not None:
         qs = qs.filter(account__number=account_id)
     if mine_of is not None:
-        qs = qs.filter(created_by=mine_of)
+        qs = qs.filter(created_by_id=mine_of.pk)
     return qs.order_by("-created_at", "-id")
 
 

@@ -89,10 +89,10 @@ def worksheet(day: date | None = None, account_ids: tuple[int, ...] = ()) -> Wor
     )
     if account_ids:
         positions = positions.filter(account__number__in=account_ids)
-    positions = list(positions)
+    expiring = list(positions)
     # One query each for prices, live instructions and drafted rows, whatever the number of rows.
-    prices = underlying_prices(positions)
-    keys = {(p.account_id, p.instrument_id) for p in positions}
+    prices = underlying_prices(expiring)
+    keys = {(p.account_id, p.instrument_id) for p in expiring}
     in_flight: dict[tuple[int, str], list[Instruction]] = {}
     for instruction in Instruction.objects.filter(
         instrument_id__in={k[1] for k in keys}, status__in=CLAIMING_STATUSES
@@ -104,14 +104,14 @@ def worksheet(day: date | None = None, account_ids: tuple[int, ...] = ()) -> Wor
     ).select_related("batch"):
         drafted.setdefault((row.batch.account_id, row.instrument_id), []).append(row)
     rows = []
-    for position in positions:
+    for position in expiring:
         price = price_of_underlying(prices, position)
-        amount = (
-            exercise.in_the_money_amount(position.put_call, position.strike, price)
-            if position.put_call
-            else None
-        )
-        default = exercise.default_outcome(position.quantity, position.put_call, position.strike, price)
+        put_call, strike = position.put_call, position.strike
+        if put_call is None or strike is None:  # an option whose symbol we could not read
+            amount, default = None, exercise.Outcome.UNKNOWN
+        else:
+            amount = exercise.in_the_money_amount(put_call, strike, price)
+            default = exercise.default_outcome(position.quantity, put_call, strike, price)
         live = in_flight.get((position.account_id, position.instrument_id), [])
         rows.append(
             WorksheetRow(

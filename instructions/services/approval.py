@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from backoffice import clock, jobs, roles
-from backoffice.workflow import SYSTEM, ActionRefused, require_permission
+from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, require_permission
 from instructions import calendar
 from instructions.models import Batch
 from instructions.queries import position_changes
@@ -21,7 +20,7 @@ def _queue_submit(batch: Batch) -> None:
 
 
 def approve_batch(
-    user: AbstractBaseUser, batch_id: int, *, version: int | None = None, confirm_changes: bool = False
+    user: AnyUser, batch_id: int, *, version: int | None = None, confirm_changes: bool = False
 ) -> Batch:
     """A checker's approval of the version they reviewed: exactly one of two simultaneous approvals
     wins, and it queues the submission in the same transaction."""
@@ -59,18 +58,18 @@ def approve_batch(
     return BATCHES.approve(user, batch_id, check=check, then=_queue_submit)
 
 
-def reject_batch(user: AbstractBaseUser, batch_id: int, reason: str) -> Batch:
+def reject_batch(user: AnyUser, batch_id: int, reason: str) -> Batch:
     return BATCHES.reject(user, batch_id, reason)
 
 
-def retry_batch(user: AbstractBaseUser, batch_id: int) -> Batch:
+def retry_batch(user: AnyUser, batch_id: int) -> Batch:
     """Send a failed batch again (same keys; whatever Clear Street already has is not resent)."""
-    require_permission(user, roles.OPERATE_SYSTEM, "retry failed submissions")
+    operator = require_permission(user, roles.OPERATE_SYSTEM, "retry failed submissions")
     with transaction.atomic():
         batch = BATCHES.lock(batch_id)
         require_open_window(batch.business_date)
         reason, batch.last_error = batch.last_error, ""
-        BATCHES.move(batch, S.APPROVED, actor=user, action="retried", reason=reason)
+        BATCHES.move(batch, S.APPROVED, actor=operator, action="retried", reason=reason)
         _queue_submit(batch)
     return batch
 

@@ -3,7 +3,6 @@ sent once, and followed to Clear Street's verdict through the mirror."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from backoffice import jobs
@@ -11,7 +10,7 @@ from backoffice.audit.services import audit_context, record_decision
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError
 from backoffice.clearstreet.types import PositionInstruction as WireInstruction
-from backoffice.workflow import SYSTEM, ActionRefused, execute_once, require_maker
+from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, execute_once, require_maker
 from instructions.models import CancelRequest, Instruction
 from instructions.queries import open_cancel
 from instructions.services.mirror import record_instructions
@@ -20,8 +19,8 @@ from instructions.services.workflows import CANCELS, EXECUTE_CANCEL, cancel_snap
 C = CancelRequest.Status
 
 
-def request_cancel(user: AbstractBaseUser, instruction_pk: str, note: str = "") -> CancelRequest:
-    require_maker(user, "request cancels")
+def request_cancel(user: AnyUser, instruction_pk: str, note: str = "") -> CancelRequest:
+    maker = require_maker(user, "request cancels")
     with transaction.atomic():
         instruction = (
             Instruction.objects.select_for_update(of=("self",))
@@ -35,10 +34,10 @@ def request_cancel(user: AbstractBaseUser, instruction_pk: str, note: str = "") 
         blocker = instruction.cancel_blocker(existing)
         if blocker:
             raise ActionRefused(blocker, code="duplicate" if existing else "invalid_transition")
-        cancel = CancelRequest.objects.create(instruction=instruction, requested_by=user, note=note.strip())
+        cancel = CancelRequest.objects.create(instruction=instruction, requested_by=maker, note=note.strip())
         record_decision(
             action="requested_cancel",
-            actor=user,
+            actor=maker,
             subject_type="cancel_request",
             subject_id=cancel.pk,
             account_id=instruction.account.number,
@@ -53,15 +52,15 @@ def _queue_cancel(cancel: CancelRequest) -> None:
     jobs.enqueue(EXECUTE_CANCEL, cancel.pk)
 
 
-def approve_cancel(user: AbstractBaseUser, cancel_id: int) -> CancelRequest:
+def approve_cancel(user: AnyUser, cancel_id: int) -> CancelRequest:
     return CANCELS.approve(user, cancel_id, then=_queue_cancel)
 
 
-def reject_cancel(user: AbstractBaseUser, cancel_id: int, reason: str) -> CancelRequest:
+def reject_cancel(user: AnyUser, cancel_id: int, reason: str) -> CancelRequest:
     return CANCELS.reject(user, cancel_id, reason)
 
 
-def withdraw_cancel(user: AbstractBaseUser, cancel_id: int) -> CancelRequest:
+def withdraw_cancel(user: AnyUser, cancel_id: int) -> CancelRequest:
     return CANCELS.withdraw(user, cancel_id)
 
 

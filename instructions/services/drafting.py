@@ -9,13 +9,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from backoffice import clock
 from backoffice.audit.services import record_decision
-from backoffice.workflow import ActionRefused, require_maker
+from backoffice.workflow import ActionRefused, AnyUser, require_maker
 from instructions import calendar, exercise
 from instructions.models import EXPIRY_DAY_ONLY, Batch, BatchRow, InstructionType
 from instructions.queries import (
@@ -210,13 +210,13 @@ def require_open_window(business_date: date) -> None:
 
 
 def create_batches(
-    user: AbstractBaseUser, groups: Sequence[tuple[Account, Sequence[RowSpec]]], note: str = ""
+    user: AnyUser, groups: Sequence[tuple[Account, Sequence[RowSpec]]], note: str = ""
 ) -> list[Batch]:
     """Draft one batch per account, all or none: every group is validated before any is created.
 
     A ``BatchInvalid`` names the account it is about in ``.account``.
     """
-    require_maker(user, "draft instruction batches")
+    maker = require_maker(user, "draft instruction batches")
     business_date = clock.business_date()
     require_open_window(business_date)
     validated = []
@@ -230,14 +230,14 @@ def create_batches(
     with transaction.atomic():
         for account, rows in validated:
             batch = Batch.objects.create(
-                account=account, business_date=business_date, created_by=user, note=note.strip()
+                account=account, business_date=business_date, created_by=maker, note=note.strip()
             )
             _write_rows(batch, rows)
             batches.append(batch)
     for batch in batches:  # audited once the batches exist
         record_decision(
             action="drafted",
-            actor=user,
+            actor=maker,
             subject_type="batch",
             subject_id=batch.pk,
             account_id=batch.account.number,
@@ -247,17 +247,18 @@ def create_batches(
     return batches
 
 
-def create_batch(user: AbstractBaseUser, account: Account, specs: Sequence[RowSpec], note: str = "") -> Batch:
+def create_batch(user: AnyUser, account: Account, specs: Sequence[RowSpec], note: str = "") -> Batch:
     return create_batches(user, [(account, specs)], note)[0]
 
 
-def _require_maker_of(user: AbstractBaseUser, batch: Batch, action: str) -> None:
-    if batch.created_by_id != user.pk:
+def _require_maker_of(user: AnyUser, batch: Batch, action: str) -> User:
+    if not isinstance(user, User) or batch.created_by_id != user.pk:
         raise ActionRefused(f"Only the maker of this batch can {action}.", code="forbidden")
+    return user
 
 
 def update_batch(
-    user: AbstractBaseUser, batch_id: int, specs: Sequence[RowSpec] | None, note: str | None = None
+    user: AnyUser, batch_id: int, specs: Sequence[RowSpec] | None, note: str | None = None
 ) -> Batch:
     """Edit a draft, or a batch waiting for approval (which sends it back to the end of the queue).
 
@@ -267,7 +268,7 @@ def update_batch(
     with transaction.atomic():
         batch = BATCHES.lock(batch_id)
         _require_maker_of(user, batch, "edit it")
-        require_maker(user, "edit instruction batches")
+        maker = require_maker(user, "edit instruction batches")
         if not batch.is_editable:
             raise ActionRefused(
                 f"Batch #{batch.pk} is {batch.get_status_display().lower()}; it can no longer be edited."
@@ -285,12 +286,12 @@ def update_batch(
             batch.note = note.strip()
         if batch.status == S.PENDING_APPROVAL:
             batch.submitted_for_approval_at = timezone.now()
-            BATCHES.move(batch, S.PENDING_APPROVAL, actor=user, action="edited_back_to_queue", before=before)
+            BATCHES.move(batch, S.PENDING_APPROVAL, actor=maker, action="edited_back_to_queue", before=before)
         else:
             batch.save()
             record_decision(
                 action="edited",
-                actor=user,
+                actor=maker,
                 subject_type="batch",
                 subject_id=batch.pk,
                 account_id=batch.account.number,
@@ -302,15 +303,15 @@ def update_batch(
     return batch
 
 
-def submit_for_approval(user: AbstractBaseUser, batch_id: int) -> Batch:
+def submit_for_approval(user: AnyUser, batch_id: int) -> Batch:
     with transaction.atomic():
         batch = BATCHES.lock(batch_id)
-        _require_maker_of(user, batch, "submit it for approval")
+        maker = _require_maker_of(user, batch, "submit it for approval")
         require_open_window(batch.business_date)
         batch.submitted_for_approval_at = timezone.now()
-        BATCHES.move(batch, S.PENDING_APPROVAL, actor=user, action="submitted_for_approval")
+        BATCHES.move(batch, S.PENDING_APPROVAL, actor=maker, action="submitted_for_approval")
     return batch
 
 
-def withdraw_batch(user: AbstractBaseUser, batch_id: int) -> Batch:
+def withdraw_batch(user: AnyUser, batch_id: int) -> Batch:
     return BATCHES.withdraw(user, batch_id)

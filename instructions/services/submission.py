@@ -198,7 +198,7 @@ def _row_reason(exc: UpstreamHTTPError, row: BatchRow, index: int) -> str | None
     """This row's own reason: from the rows Clear Street sent back, or its per-row error details."""
     for wire in exc.rows:
         if wire.instruction_id == row.instruction_id and wire.rejection_reason:
-            return wire.rejection_reason
+            return str(wire.rejection_reason)
     for detail in exc.details if isinstance(exc.details, list) else []:
         if not isinstance(detail, dict) or not detail.get("reason"):
             continue

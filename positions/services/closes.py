@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,7 +14,7 @@ from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError, UpstreamTransportError
 from backoffice.clearstreet.types import Order as WireOrder
 from backoffice.clearstreet.types import OrderList
-from backoffice.workflow import SYSTEM, ActionRefused, Workflow, execute_once, require_maker
+from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, Workflow, execute_once, require_maker
 from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position
 
 C = CloseRequest.Status
@@ -50,7 +49,7 @@ CLOSES = Workflow[CloseRequest](
 
 
 def request_close(
-    user: AbstractBaseUser,
+    user: AnyUser,
     account: Account,
     *,
     position: Position | None = None,
@@ -58,7 +57,7 @@ def request_close(
     note: str = "",
 ) -> CloseRequest:
     """Ask to close one position (or, without a position, every position of the account)."""
-    require_maker(user, "request position closes")
+    maker = require_maker(user, "request position closes")
     if position is not None and position.account_id != account.pk:
         raise ActionRefused("That position belongs to another account.")
     if position is not None and position.quantity == 0:
@@ -83,11 +82,11 @@ def request_close(
             quantity_at_request=position.quantity if position else None,
             cancel_orders=cancel_orders,
             note=note.strip()[:2000],
-            requested_by=user,
+            requested_by=maker,
         )
         record_decision(
             action="requested_close",
-            actor=user,
+            actor=maker,
             subject_type="close_request",
             subject_id=request.pk,
             account_id=account.number,
@@ -102,15 +101,15 @@ def _queue_close(request: CloseRequest) -> None:
     jobs.enqueue(EXECUTE_CLOSE, request.pk)
 
 
-def approve_close(user: AbstractBaseUser, request_id: int) -> CloseRequest:
+def approve_close(user: AnyUser, request_id: int) -> CloseRequest:
     return CLOSES.approve(user, request_id, then=_queue_close)
 
 
-def reject_close(user: AbstractBaseUser, request_id: int, reason: str) -> CloseRequest:
+def reject_close(user: AnyUser, request_id: int, reason: str) -> CloseRequest:
     return CLOSES.reject(user, request_id, reason)
 
 
-def withdraw_close(user: AbstractBaseUser, request_id: int) -> CloseRequest:
+def withdraw_close(user: AnyUser, request_id: int) -> CloseRequest:
     return CLOSES.withdraw(user, request_id)
 
 

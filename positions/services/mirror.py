@@ -11,6 +11,7 @@ import hashlib
 from operator import attrgetter
 from typing import Any
 
+from django.db import models
 from django.utils import timezone
 
 from backoffice.clearstreet.types import Position as WirePosition
@@ -56,7 +57,7 @@ _BOOKKEEPING = "wire_digest, first_seen_at, updated_at, last_sync_id"
 _ABSENT = b""  # never a digest: the mark of an instrument the mirror does not hold
 
 
-def _texts(values: tuple) -> list[str | None]:
+def _texts(values: tuple[Any, ...]) -> list[str | None]:
     """Values as the text COPY sends and PostgreSQL parses.
 
     ``str`` keeps a Decimal's digits as Clear Street sent them and writes dates in ISO 8601; plain
@@ -65,7 +66,7 @@ def _texts(values: tuple) -> list[str | None]:
     return [None if value is None else str(value) for value in values]
 
 
-def _decoded_option(position: WirePosition) -> tuple:
+def _decoded_option(position: WirePosition) -> tuple[Any, ...]:
     """The DECODED_COLUMNS of a position: its OSI symbol read once, here, for every page to filter on."""
     if position.instrument_type != "OPTION":
         return _NOT_AN_OPTION
@@ -120,7 +121,8 @@ class MirrorWriter:
         """Write one page: copy what is new, upsert what changed, skip what is as it was."""
         latest = {position.instrument_id: position for position in positions}  # sent twice: last wins
         self.seen.update(latest)
-        new, changed = [], []
+        new: list[tuple[str | bytes | None, ...]] = []
+        changed: list[tuple[str | bytes | None, ...]] = []
         for instrument_id, position in latest.items():
             wire_texts = _texts(_wire_values(position))
             digest = _digest(wire_texts)
@@ -138,7 +140,7 @@ class MirrorWriter:
             self._upsert_changed(changed, now)
             self.changed += len(changed)
 
-    def _copy_new(self, rows: list[tuple], now: str) -> None:
+    def _copy_new(self, rows: list[tuple[Any, ...]], now: str) -> None:
         sql = (
             f"COPY positions_position (account_id, instrument_id, {_MIRROR_NAMES}, {_BOOKKEEPING}) FROM STDIN"
         )
@@ -147,7 +149,7 @@ class MirrorWriter:
             for row in rows:
                 copy.write_row((account, *row, now, now, run))
 
-    def _upsert_changed(self, rows: list[tuple], now: str) -> None:
+    def _upsert_changed(self, rows: list[tuple[Any, ...]], now: str) -> None:
         if not self._changes_table:
             typed = ", ".join(f"{name} {sql_type}" for name, sql_type in MIRROR_COLUMNS)
             self.cursor.execute(
@@ -172,7 +174,7 @@ class MirrorWriter:
             "DELETE FROM positions_position WHERE account_id = %s AND instrument_id = ANY(%s)",
             [self.account_pk, gone],
         )
-        return self.cursor.rowcount
+        return int(self.cursor.rowcount)
 
 
 _UPSERT_CHANGES = f"""
@@ -188,9 +190,14 @@ _UPSERT_CHANGES = f"""
 
 
 # The mirror's text columns a wire row could overflow, with their lengths.
+def _max_length(name: str) -> int:
+    field = Position._meta.get_field(name)
+    assert isinstance(field, models.CharField) and field.max_length is not None
+    return field.max_length
+
+
 _TEXT_LIMITS: tuple[tuple[str, int], ...] = tuple(
-    (name, Position._meta.get_field(name).max_length)
-    for name in ("instrument_id", "symbol", "underlying_instrument_id")
+    (name, _max_length(name)) for name in ("instrument_id", "symbol", "underlying_instrument_id")
 )
 (_, _INSTRUMENT_ID_LENGTH), (_, _SYMBOL_LENGTH), (_, _UNDERLYING_ID_LENGTH) = _TEXT_LIMITS
 

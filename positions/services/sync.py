@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -19,6 +19,7 @@ from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError
 from backoffice.clearstreet.types import PositionsPage
 from backoffice.prefetch import prefetched
+from backoffice.roles import AnyUser
 from positions.models import Account, SyncRun
 from positions.services.mirror import MirrorWriter, split_unfit
 
@@ -47,7 +48,7 @@ def _abandon_stale_runs(account: Account) -> None:
 def request_sync(
     account: Account,
     *,
-    user: AbstractBaseUser | AnonymousUser | None = None,
+    user: AnyUser | None = None,
     trigger: str = "manual",
     enqueue: bool = True,
 ) -> tuple[SyncRun, bool]:
@@ -56,7 +57,7 @@ def request_sync(
     Returns the run and whether it is new.
     """
     _abandon_stale_runs(account)
-    requester = user if user is not None and user.is_authenticated else None
+    requester = user if isinstance(user, User) else None
     try:
         with transaction.atomic():
             run = SyncRun.objects.create(account=account, requested_by=requester, trigger=trigger)
@@ -175,7 +176,7 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
     return run
 
 
-def _fail_run(run: SyncRun, error: str, skipped_count: int, skipped: list) -> None:
+def _fail_run(run: SyncRun, error: str, skipped_count: int, skipped: list[dict[str, Any]]) -> None:
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncRun.Status.FAILED,
         finished_at=timezone.now(),
@@ -189,7 +190,7 @@ def _fail_run(run: SyncRun, error: str, skipped_count: int, skipped: list) -> No
 def request_syncs(
     accounts: Iterable[Account],
     *,
-    user: AbstractBaseUser | AnonymousUser | None = None,
+    user: AnyUser | None = None,
     trigger: str = "manual",
 ) -> list[SyncRun]:
     """Queue a sync of each account (joining any already under way); the runs, in the same order."""

@@ -39,11 +39,11 @@ def audit_entries_for_account(context: template.Context, account_id: int) -> dic
 
 
 @register.inclusion_tag("audit/_entries_table.html", takes_context=True)
-def audit_entries_listed(context: template.Context, entries: list) -> dict[str, Any]:
+def audit_entries_listed(context: template.Context, entries: list[Any]) -> dict[str, Any]:
     """The table for rows a page already chose (e.g. everything that touched one position)."""
     return _table(context, entries)
 
 
-def _table(context: template.Context, entries: list) -> dict[str, Any]:
+def _table(context: template.Context, entries: list[Any]) -> dict[str, Any]:
     can = context.get("can") or {}
     return {"entries": entries, "can_audit": bool(can.get("audit"))}

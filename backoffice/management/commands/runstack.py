@@ -103,9 +103,13 @@ class Command(BaseCommand):
                 threading.Thread(target=call_command, args=("follow_sandbox_accounts",), daemon=True).start()
             signal.signal(signal.SIGTERM, lambda *_: stopping.set())
             while not stopping.is_set():
-                dead = [c for c in children if c.process and c.process.poll() is not None]
+                dead = [
+                    (c.name, c.process.returncode)
+                    for c in children
+                    if c.process and c.process.poll() is not None
+                ]
                 if dead:
-                    self.stderr.write(f"{dead[0].name} exited with {dead[0].process.returncode}; stopping.")
+                    self.stderr.write(f"{dead[0][0]} exited with {dead[0][1]}; stopping.")
                     break
                 stopping.wait(0.5)
         except KeyboardInterrupt:
@@ -122,13 +126,13 @@ class Command(BaseCommand):
             sys.stdout.flush()
 
     def _stop(self, children: list[Child]) -> None:
-        running = [c for c in children if c.process and c.process.poll() is None]
-        for child in running:
-            os.killpg(child.process.pid, signal.SIGTERM)
+        running = [c.process for c in children if c.process and c.process.poll() is None]
+        for process in running:
+            os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for child in running:
+        for process in running:
             try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(child.process.pid, signal.SIGKILL)
-                child.process.wait()
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

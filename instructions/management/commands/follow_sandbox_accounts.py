@@ -7,7 +7,9 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from backoffice import jobs
 from backoffice.clearstreet.sandbox_control import read_sandbox_accounts
+from instructions.services.workflows import SYNC_INSTRUCTIONS
 from positions import services
 
 
@@ -37,12 +39,10 @@ class Command(BaseCommand):
                 if time.monotonic() > deadline:
                     raise CommandError(f"The sandbox did not answer: {exc}") from exc
                 time.sleep(0.5)
-        from instructions.tasks import sync_instructions
-
         for account_id, name in accounts:
             account, created = services.register_account(account_id, name)
             run, _ = services.request_sync(account, trigger="demo")
-            sync_instructions.delay(account.pk)
+            jobs.enqueue(SYNC_INSTRUCTIONS, account.pk)
             self.stdout.write(
                 f"{account_id} {name}: {'followed' if created else 'already followed'}, sync #{run.pk} queued"
             )
