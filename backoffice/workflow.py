@@ -10,6 +10,7 @@ it once, whatever number of workers or redeliveries try.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from backoffice import locks, roles
 from backoffice.audit.context import SYSTEM, SystemActor
-from backoffice.audit.services import record_decision
+from backoffice.audit.services import audit_context, record_decision
 from backoffice.roles import AnyUser
 
 Actor = User | SystemActor
@@ -153,6 +154,34 @@ class Workflow(Generic[R]):
             reason=reason,
             before=before,
             after=self.snapshot(request),
+        )
+
+    def record(
+        self, request: R, *, actor: Actor, action: str, reason: str = "", before: dict[str, Any] | None = None
+    ) -> None:
+        """Record a decision that is not a move (a request created, a draft edited), as a move is."""
+        record_decision(
+            action=action,
+            actor=actor,
+            subject_type=self.subject_type,
+            subject_id=request.pk,
+            account_id=self.account_number(request),
+            from_state=before.get("status") if before else None,
+            to_state=self.status(request),
+            reason=reason,
+            before=before,
+            after=self.snapshot(request),
+        )
+
+    def calls_made_for(self, request: R, celery_task_id: str | None) -> AbstractContextManager[Any]:
+        """Attribute the upstream calls that carry out ``request`` to its maker and its checker."""
+        return audit_context(
+            actor=getattr(request, self.maker_field),
+            approver=getattr(request, "decided_by", None),
+            account_id=self.account_number(request),
+            subject_type=self.subject_type,
+            subject_id=request.pk,
+            celery_task_id=celery_task_id,
         )
 
     def _require(self, request: R, status: str, verb: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.db import transaction
 
 from backoffice import jobs
-from backoffice.audit.services import audit_context, record_decision
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError
 from backoffice.clearstreet.types import PositionInstruction as WireInstruction
@@ -14,7 +13,7 @@ from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, execute_once, re
 from instructions.models import CancelRequest, Instruction
 from instructions.queries import open_cancel
 from instructions.services.mirror import record_instructions
-from instructions.services.workflows import CANCELS, EXECUTE_CANCEL, cancel_snapshot
+from instructions.services.workflows import CANCELS, EXECUTE_CANCEL
 
 C = CancelRequest.Status
 
@@ -35,16 +34,7 @@ def request_cancel(user: AnyUser, instruction_pk: str, note: str = "") -> Cancel
         if blocker:
             raise ActionRefused(blocker, code="duplicate" if existing else "invalid_transition")
         cancel = CancelRequest.objects.create(instruction=instruction, requested_by=maker, note=note.strip())
-        record_decision(
-            action="requested_cancel",
-            actor=maker,
-            subject_type="cancel_request",
-            subject_id=cancel.pk,
-            account_id=instruction.account.number,
-            to_state=cancel.status,
-            reason=note,
-            after=cancel_snapshot(cancel),
-        )
+        CANCELS.record(cancel, actor=maker, action="requested_cancel", reason=note)
     return cancel
 
 
@@ -83,17 +73,7 @@ def _interrupted(cancel: CancelRequest) -> None:
 def _send_cancel(cancel: CancelRequest, celery_task_id: str | None) -> CancelRequest:
     instruction = cancel.instruction
     try:
-        with (
-            audit_context(
-                actor=cancel.requested_by,
-                approver=cancel.decided_by,
-                account_id=instruction.account.number,
-                subject_type="cancel_request",
-                subject_id=cancel.pk,
-                celery_task_id=celery_task_id,
-            ),
-            ClearStreetClient() as client,
-        ):
+        with CANCELS.calls_made_for(cancel, celery_task_id), ClearStreetClient() as client:
             wire = client.cancel_instruction(instruction.account.number, instruction.pk)
     except ClearStreetError as exc:
         _settle_refusal(cancel.pk, exc)

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice import clock
-from backoffice.audit.services import record_decision
 from backoffice.workflow import ActionRefused, AnyUser, require_maker
 from instructions import calendar, exercise
 from instructions.models import EXPIRY_DAY_ONLY, Batch, BatchRow, InstructionType
@@ -235,15 +234,7 @@ def create_batches(
             _write_rows(batch, rows)
             batches.append(batch)
     for batch in batches:  # audited once the batches exist
-        record_decision(
-            action="drafted",
-            actor=maker,
-            subject_type="batch",
-            subject_id=batch.pk,
-            account_id=batch.account.number,
-            to_state=batch.status,
-            after=batch_snapshot(batch),
-        )
+        BATCHES.record(batch, actor=maker, action="drafted")
     return batches
 
 
@@ -289,17 +280,7 @@ def update_batch(
             BATCHES.move(batch, S.PENDING_APPROVAL, actor=maker, action="edited_back_to_queue", before=before)
         else:
             batch.save()
-            record_decision(
-                action="edited",
-                actor=maker,
-                subject_type="batch",
-                subject_id=batch.pk,
-                account_id=batch.account.number,
-                from_state=batch.status,
-                to_state=batch.status,
-                before=before,
-                after=batch_snapshot(batch),
-            )
+            BATCHES.record(batch, actor=maker, action="edited", before=before)
     return batch
 
 

@@ -15,7 +15,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backoffice import clock, jobs
-from backoffice.audit.services import audit_context
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import (
     ClearStreetError,
@@ -85,16 +84,8 @@ def submit_batch(batch_id: int, *, celery_task_id: str | None = None, final_atte
 
 def _send_batch(batch: Batch, *, celery_task_id: str | None, final_attempt: bool) -> Batch:
     rows = list(batch.rows.all())
-    attribution = audit_context(
-        actor=batch.created_by,
-        approver=batch.decided_by,
-        account_id=batch.account.number,
-        subject_type="batch",
-        subject_id=batch.pk,
-        celery_task_id=celery_task_id,
-    )
     try:
-        with attribution, ClearStreetClient() as client:
+        with BATCHES.calls_made_for(batch, celery_task_id), ClearStreetClient() as client:
             # Whatever an earlier attempt got through is never sent again.
             known = _reconcile(batch, rows, client)
             pending = [row for row in rows if row.instruction_id not in known]

@@ -9,7 +9,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice import jobs
-from backoffice.audit.services import audit_context, record_decision
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError, UpstreamTransportError
 from backoffice.clearstreet.types import Order as WireOrder
@@ -84,16 +83,7 @@ def request_close(
             note=note.strip()[:2000],
             requested_by=maker,
         )
-        record_decision(
-            action="requested_close",
-            actor=maker,
-            subject_type="close_request",
-            subject_id=request.pk,
-            account_id=account.number,
-            to_state=request.status,
-            reason=note,
-            after=close_snapshot(request),
-        )
+        CLOSES.record(request, actor=maker, action="requested_close", reason=note)
     return request
 
 
@@ -137,17 +127,7 @@ def _interrupted(request: CloseRequest) -> None:
 def _send_close(request: CloseRequest, celery_task_id: str | None) -> CloseRequest:
     account_number = request.account.number
     try:
-        with (
-            audit_context(
-                actor=request.requested_by,
-                approver=request.decided_by,
-                account_id=account_number,
-                subject_type="close_request",
-                subject_id=request.pk,
-                celery_task_id=celery_task_id,
-            ),
-            ClearStreetClient() as client,
-        ):
+        with CLOSES.calls_made_for(request, celery_task_id), ClearStreetClient() as client:
             result: OrderList
             if request.closes_all:
                 result = client.close_positions(account_number, cancel_orders=request.cancel_orders)
