@@ -11,7 +11,7 @@ commit) costs a duplicate delivery the task answers as a no-op.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -64,6 +64,13 @@ def dispatch_waiting(older_than_seconds: float = 5.0, limit: int = 500) -> int:
     handed = sum(dispatch(job_id) for job_id in waiting)
     Job.objects.filter(dispatched_at__lt=timezone.now() - KEEP_DISPATCHED).delete()
     return handed
+
+
+def handed_since(task: str, args_list: list[int], since: datetime) -> bool:
+    """Whether ``task(*args)`` for any of ``args_list`` (one argument each) was queued since ``since``."""
+    return Job.objects.filter(
+        task=task, args__in=[[arg] for arg in args_list], created_at__gte=since
+    ).exists()
 
 
 def waiting_count() -> int:

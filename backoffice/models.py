@@ -25,7 +25,25 @@ class Role(models.Model):
         return "role permissions"
 
 
-class FourEyesRequest(models.Model):
+class Acknowledgeable(models.Model):
+    """A request that can end short of its goal (failed, rejected upstream, unknown) stays on the
+    attention list of everyone concerned until a person acknowledges it, with a reason (audited)."""
+
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledgement = models.TextField(blank=True, help_text="What the person who acknowledged it did")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+
+class FourEyesRequest(Acknowledgeable):
     """What every request decided by a second person records: who asked, who decided, and the outcome.
 
     The database refuses a row whose checker is its maker, whatever code writes it.
@@ -39,9 +57,8 @@ class FourEyesRequest(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
-    request_id = models.CharField(
-        max_length=64, blank=True, help_text="Clear Street's request_id of the call"
-    )
+    # Text: Clear Street's request ids have no documented length, and a long one must never fail a save.
+    request_id = models.TextField(blank=True, help_text="Clear Street's request_id of the call")
     error = models.TextField(blank=True)
 
     class Meta:

@@ -242,10 +242,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "instructions-poll-live": {"task": "instructions.poll_live_instructions", "schedule": 15.0},
     "instructions-poll-all": {"task": "instructions.poll_all_instructions", "schedule": 600.0},
     "instructions-expire-batches": {"task": "instructions.expire_batches", "schedule": 60.0},
-    "instructions-resume-stuck-submissions": {
-        "task": "instructions.resume_stuck_submissions",
-        "schedule": 60.0,
-    },
+    "instructions-resume-unfinished-work": {"task": "instructions.resume_unfinished_work", "schedule": 30.0},
+    "positions-resume-unfinished-closes": {"task": "positions.resume_unfinished_closes", "schedule": 30.0},
+    # Calls left "sent, no answer recorded" by a process that died, once no call can still be waiting.
+    "audit-resolve-interrupted-calls": {"task": "audit.resolve_interrupted_calls", "schedule": 60.0},
     "sync-active-accounts": {
         "task": "positions.sync_active_accounts",
         "schedule": float(POSITIONS_SYNC_INTERVAL_SECONDS),
@@ -266,14 +266,28 @@ if not CLEAR_STREET_API_KEY and urlsplit(CLEAR_STREET_BASE_URL).hostname in {"12
 CLEAR_STREET_TIMEOUT_SECONDS = float(os.environ.get("CLEAR_STREET_TIMEOUT_SECONDS", "10"))
 # Submitting a batch: attempts while Clear Street is unavailable, and the firm's own cutoff (ET).
 INSTRUCTION_SUBMIT_RETRIES = env_int("INSTRUCTION_SUBMIT_RETRIES", 5)
+# Approved work still waiting this long for its task is handed on again by the sweeper (its job may
+# have been lost with the broker); each request's lock keeps duplicates harmless.
+RESUME_AFTER_SECONDS = env_int("RESUME_AFTER_SECONDS", 60)
 INSTRUCTION_SUBMIT_MAX_BACKOFF_SECONDS = env_int("INSTRUCTION_SUBMIT_MAX_BACKOFF_SECONDS", 60)
 FIRM_INSTRUCTION_CUTOFF = os.environ.get("FIRM_INSTRUCTION_CUTOFF", "16:30")
+# Contrary instructions (against exercise by exception) may go until the CEA deadline (17:30 ET, or
+# 90 minutes after an early close) unless the firm sets an earlier cutoff for them here.
+FIRM_CONTRARY_CUTOFF = os.environ.get("FIRM_CONTRARY_CUTOFF", "")
+# The worksheet flags options whose strike is within this many dollars of the underlying (pin risk).
+PIN_RISK_BAND = os.environ.get("PIN_RISK_BAND", "0.25")
+# Batches not yet approved warn their maker and the checkers this many minutes before their cutoff.
+EXPIRY_WARNING_MINUTES = env_int("EXPIRY_WARNING_MINUTES", 30)
 # Where the business date and time come from: "system" (the wall clock in New York, for the real
 # API) or "sandbox" (follow the sandbox's operator-controlled clock, for rehearsals).
 UPSTREAM_IS_LOCAL_SANDBOX = urlsplit(CLEAR_STREET_BASE_URL).hostname in {"127.0.0.1", "localhost"}
 MARKET_CLOCK = os.environ.get("MARKET_CLOCK") or ("sandbox" if UPSTREAM_IS_LOCAL_SANDBOX else "system")
 if MARKET_CLOCK not in {"system", "sandbox"}:
     raise ImproperlyConfigured("MARKET_CLOCK must be 'system' or 'sandbox'.")
+
+# Crash rehearsal (backoffice.failpoints) is for test workers only.
+if not DEBUG and os.environ.get("BACKOFFICE_FAILPOINTS"):
+    raise ImproperlyConfigured("BACKOFFICE_FAILPOINTS is for rehearsing crashes in tests; unset it.")
 
 # A token that lets a monitor read /healthz without a session (empty: login required).
 HEALTHZ_TOKEN = os.environ.get("HEALTHZ_TOKEN", "")

@@ -33,6 +33,7 @@ __all__ = [
     "Workflow",
     "execute_once",
     "require_checker",
+    "require_desk",
     "require_maker",
     "require_permission",
 ]
@@ -55,6 +56,13 @@ def require_permission(user: AnyUser, permission: str, action: str) -> User:
 
 
 def require_maker(user: AnyUser, action: str) -> User:
+    return require_permission(user, roles.DRAFT_REQUESTS, action)
+
+
+def require_desk(user: AnyUser, action: str) -> User:
+    """Makers and checkers alike: the people who work the book (prices, acknowledgements)."""
+    if isinstance(user, User) and user.is_active and user.has_perm(roles.APPROVE_REQUESTS):
+        return user
     return require_permission(user, roles.DRAFT_REQUESTS, action)
 
 
@@ -86,6 +94,8 @@ class Workflow(Generic[R]):
     rejected: str
     withdrawn: str
     sending: str  # while the call to Clear Street is out
+    # Did not reach its goal: stays on the attention list until a person acknowledges it.
+    needs_attention: Callable[[R], bool] = lambda request: False
     maker_field: str = "requested_by"
     related: tuple[str, ...] = field(default_factory=tuple)  # joined when the row is locked
 
@@ -183,6 +193,34 @@ class Workflow(Generic[R]):
             subject_id=request.pk,
             celery_task_id=celery_task_id,
         )
+
+    def acknowledge(self, user: AnyUser, pk: int, reason: str) -> R:
+        """A person on the desk takes a failure off the attention list, saying what they did about it."""
+        reason = reason.strip()
+        if not reason:
+            raise ActionRefused(
+                "Say what was done about it (checked the orders, redrafted, accepted the outcome...).",
+                code="reason_required",
+            )
+        with transaction.atomic():
+            request = self.lock(pk)
+            person = require_desk(user, f"acknowledge {self.noun}s")
+            if getattr(request, "acknowledged_at", None) is not None:
+                raise ActionRefused(
+                    f"{self.noun.capitalize()} #{pk} was already acknowledged.", code="invalid_transition"
+                )
+            if not self.needs_attention(request):
+                raise ActionRefused(
+                    f"{self.noun.capitalize()} #{pk} is {self.status_label(self.status(request))}: "
+                    "there is nothing to acknowledge.",
+                    code="invalid_transition",
+                )
+            before = self.snapshot(request)
+            request.acknowledged_by, request.acknowledged_at = person, timezone.now()  # type: ignore[attr-defined]
+            request.acknowledgement = reason  # type: ignore[attr-defined]
+            request.save()
+            self.record(request, actor=person, action="acknowledged", reason=reason, before=before)
+        return request
 
     def _require(self, request: R, status: str, verb: str) -> None:
         if self.status(request) != status:

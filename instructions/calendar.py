@@ -10,7 +10,9 @@ Deadlines, all aware datetimes in America/New_York (convert with ``.astimezone(U
 - the contrary-exercise (CEA) deadline: 17:30 ET on the expiration day, or 90 minutes after the
   close on an early-close day (13:00 close -> 14:30);
 - the firm's own cutoff: ``settings.FIRM_INSTRUCTION_CUTOFF`` ("HH:MM" ET, default "16:30"), never
-  later than the CEA deadline.
+  later than the CEA deadline; it governs instructions that follow exercise by exception;
+- the contrary cutoff: the CEA deadline, or ``settings.FIRM_CONTRARY_CUTOFF`` where the firm sets an
+  earlier one; it governs contrary instructions (a CEA, a DNE in the money, an EXERCISE out of it).
 """
 
 from __future__ import annotations
@@ -111,8 +113,10 @@ def contrary_exercise_deadline(day: date) -> datetime:
     return _at(day, CEA_REGULAR_DEADLINE)
 
 
-def _firm_cutoff_time() -> time:
-    raw = getattr(settings, "FIRM_INSTRUCTION_CUTOFF", None) or DEFAULT_FIRM_CUTOFF
+def _new_york_time(setting: str, default: str | None) -> time | None:
+    raw = getattr(settings, setting, None) or default
+    if raw is None:
+        return None
     if isinstance(raw, time):
         return raw.replace(tzinfo=None)
     try:
@@ -120,13 +124,31 @@ def _firm_cutoff_time() -> time:
         return time(int(hours), int(minutes))
     except ValueError as exc:
         raise ImproperlyConfigured(
-            f"FIRM_INSTRUCTION_CUTOFF must be a New York time as 'HH:MM' (e.g. '16:30'), not {raw!r}."
+            f"{setting} must be a New York time as 'HH:MM' (e.g. '16:30'), not {raw!r}."
         ) from exc
 
 
 def firm_cutoff(day: date) -> datetime:
-    """The firm's own instruction cutoff on ``day``: the configured time, capped by the CEA deadline."""
-    return min(_at(day, _firm_cutoff_time()), contrary_exercise_deadline(day))
+    """The firm's own cutoff on ``day`` for instructions that follow exercise by exception: the
+    configured time (``FIRM_INSTRUCTION_CUTOFF``), never later than the CEA deadline."""
+    configured = _new_york_time("FIRM_INSTRUCTION_CUTOFF", DEFAULT_FIRM_CUTOFF)
+    assert configured is not None
+    return min(_at(day, configured), contrary_exercise_deadline(day))
+
+
+def contrary_cutoff(day: date) -> datetime:
+    """The cutoff on ``day`` for contrary instructions (against exercise by exception): the CEA
+    deadline, or the firm's earlier one for them (``FIRM_CONTRARY_CUTOFF``) where set."""
+    deadline = contrary_exercise_deadline(day)
+    configured = _new_york_time("FIRM_CONTRARY_CUTOFF", None)
+    return deadline if configured is None else min(_at(day, configured), deadline)
+
+
+def governing_cutoff(day: date, contrary: bool | None) -> datetime:
+    """The cutoff that governs an instruction for ``day``: the contrary cutoff for a contrary one,
+    the firm's cutoff otherwise, and for one that cannot be told (no underlying price) the firm's,
+    the earlier: a desk that wants the later one enters the official close first."""
+    return contrary_cutoff(day) if contrary else firm_cutoff(day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +156,7 @@ class Deadlines:
     """The deadlines of one expiration day, aware in New York."""
 
     firm_cutoff: datetime
+    contrary_cutoff: datetime
     contrary_exercise_deadline: datetime
     session_close: datetime | None
     early_close: bool
@@ -142,6 +165,7 @@ class Deadlines:
 def deadlines_for(day: date) -> Deadlines:
     return Deadlines(
         firm_cutoff=firm_cutoff(day),
+        contrary_cutoff=contrary_cutoff(day),
         contrary_exercise_deadline=contrary_exercise_deadline(day),
         session_close=session_close(day),
         early_close=is_early_close(day),

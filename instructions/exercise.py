@@ -15,6 +15,7 @@ Instructions (the wire's ``instruction_type``) only change a long position's out
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import TextChoices
@@ -115,3 +116,51 @@ def outcome_with_instruction(
     if itm is None:
         return Outcome.UNKNOWN
     return Outcome.LAPSES if itm else Outcome.EXERCISED
+
+
+MULTIPLIER = 100  # shares per standard equity option contract
+
+
+def is_contrary(
+    instruction_type: str, put_call: str, strike: Decimal, underlying_price: Decimal | None
+) -> bool | None:
+    """Whether an instruction's outcome goes against exercise by exception (against the money).
+
+    A contrary exercise always does; a do-not-exercise does for an option in the money; an exercise
+    does for one out of the money (in the money by less than $0.01). ``None``: the underlying's
+    price is unknown, so nobody can tell; callers treat that with the care a contrary one gets.
+    """
+    if instruction_type not in INSTRUCTION_TYPES:
+        raise ValueError(f"unknown instruction type {instruction_type!r}")
+    if instruction_type == CONTRARY_EXERCISE:
+        return True
+    itm = is_in_the_money(in_the_money_amount(put_call, strike, underlying_price))
+    if itm is None:
+        return None
+    return itm if instruction_type == DO_NOT_EXERCISE else not itm
+
+
+def value_at_stake(contracts: int, in_the_money: Decimal | None) -> Decimal | None:
+    """What the instruction's contracts are worth in the money (positive) or cost to exercise out of
+    it (negative): contracts x multiplier x the in-the-money amount per share."""
+    if in_the_money is None:
+        return None
+    return Decimal(contracts) * MULTIPLIER * in_the_money
+
+
+@dataclass(frozen=True)
+class StockMove:
+    """The stock an exercise (or assignment) moves: shares, and the cash at the strike that pays for them."""
+
+    shares: int  # positive: shares received; negative: shares delivered
+    cash: Decimal  # positive: cash received; negative: cash paid
+
+
+def stock_move(contracts: int, put_call: str, strike: Decimal, exercised: bool) -> StockMove:
+    """For a long holder: an exercised call buys the shares at the strike, an exercised put sells them."""
+    if not exercised:
+        return StockMove(0, Decimal(0))
+    shares = contracts * MULTIPLIER
+    if put_call == CALL:
+        return StockMove(shares, -strike * shares)
+    return StockMove(-shares, strike * shares)

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from backoffice.fields import WireDecimalField
-from backoffice.models import FourEyesRequest
+from backoffice.models import Acknowledgeable, FourEyesRequest
 from positions.models import Account, Position
 
 
@@ -58,7 +58,7 @@ DECIDED_STATUSES = frozenset(
 REJECTED_STATUSES = frozenset({InstructionStatus.REJECTED, InstructionStatus.ENGINE_REJECTED})
 
 
-class Batch(models.Model):
+class Batch(Acknowledgeable):
     """A maker's set of instructions for one account, approved as a whole by a checker."""
 
     class Status(models.TextChoices):
@@ -98,8 +98,10 @@ class Batch(models.Model):
     OPEN = frozenset({Status.DRAFT, Status.PENDING_APPROVAL, Status.APPROVED, Status.SUBMITTING})
     # Expire at the day's cutoff if still here.
     UNSENT = frozenset({Status.DRAFT, Status.PENDING_APPROVAL, Status.APPROVED})
-    # Sent and answered, but not every row made it: the maker has something to look at.
-    NEEDS_ATTENTION = frozenset({Status.FAILED, Status.PARTIALLY_REJECTED, Status.REJECTED_UPSTREAM})
+    # Did not reach Clear Street, or not every row made it: on the attention list until acknowledged.
+    NEEDS_ATTENTION = frozenset(
+        {Status.FAILED, Status.PARTIALLY_REJECTED, Status.REJECTED_UPSTREAM, Status.EXPIRED}
+    )
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="batches")
     business_date = models.DateField(
@@ -123,7 +125,7 @@ class Batch(models.Model):
         null=True, blank=True, help_text="When a worker last began sending it"
     )
     submitted_at = models.DateTimeField(null=True, blank=True)
-    request_id = models.CharField(max_length=64, blank=True, help_text="request_id of the submit that landed")
+    request_id = models.TextField(blank=True, help_text="request_id of the submit that landed")
     last_error = models.TextField(blank=True)
 
     class Meta:
@@ -181,14 +183,13 @@ class BatchRow(models.Model):
 class Instruction(models.Model):
     """Clear Street's instruction as last seen, whoever entered it."""
 
-    id = models.CharField(
-        primary_key=True, max_length=64, help_text="Server-assigned id (the cancel path parameter)"
-    )
+    # Upstream text is kept as text: no length Clear Street may send can fail the mirror's save.
+    id = models.TextField(primary_key=True, help_text="Server-assigned id (the cancel path parameter)")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="instructions")
-    instruction_id = models.CharField(max_length=128, help_text="The caller's idempotency key")
+    instruction_id = models.TextField(help_text="The caller's idempotency key")
     instruction_type = models.CharField(max_length=24, choices=InstructionType.choices)
-    instrument_id = models.CharField(max_length=64)
-    symbol = models.CharField(max_length=64, blank=True)
+    instrument_id = models.TextField()
+    symbol = models.TextField(blank=True)
     quantity = WireDecimalField()
     status = models.CharField(max_length=24, choices=InstructionStatus.choices)
     accepted_quantity = WireDecimalField(null=True, blank=True)
@@ -244,7 +245,7 @@ class StatusChange(models.Model):
     to_status = models.CharField(max_length=24)
     observed_at = models.DateTimeField(auto_now_add=True)
     source = models.CharField(max_length=16, help_text="submit, sync or cancel")
-    request_id = models.CharField(max_length=64, blank=True)
+    request_id = models.TextField(blank=True)
     detail = models.TextField(blank=True)
 
     class Meta:
@@ -283,6 +284,8 @@ class CancelRequest(FourEyesRequest):
         Status.WITHDRAWN: frozenset(),
     }
     OPEN = frozenset({Status.PENDING_APPROVAL, Status.APPROVED, Status.SUBMITTING, Status.CANCEL_REQUESTED})
+    # Did not reach its goal: the instruction stays in force; on the attention list until acknowledged.
+    NEEDS_ATTENTION = frozenset({Status.CANCEL_FAILED, Status.FAILED})
     # Waiting for Clear Street's verdict on the instruction.
     AWAITING_OUTCOME = frozenset({Status.SUBMITTING, Status.CANCEL_REQUESTED})
 

@@ -58,6 +58,6 @@ def expire_batches() -> int:
     return services.expire_batches()
 
 
-@shared_task(name="instructions.resume_stuck_submissions")
-def resume_stuck_submissions() -> int:
-    return services.resume_stuck_submissions()
+@shared_task(name="instructions.resume_unfinished_work")
+def resume_unfinished_work() -> int:
+    return services.resume_unfinished_work()

@@ -182,19 +182,25 @@ class CloseRequest(FourEyesRequest):
         SUBMITTING = "submitting", "Submitting"
         SUBMITTED = "submitted", "Submitted"
         FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", "Sent, outcome unknown"
         REJECTED = "rejected", "Rejected by checker"
         WITHDRAWN = "withdrawn", "Withdrawn"
 
     TRANSITIONS: dict[str, frozenset[str]] = {
         Status.PENDING_APPROVAL: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN}),
         Status.APPROVED: frozenset({Status.SUBMITTING}),
-        Status.SUBMITTING: frozenset({Status.SUBMITTED, Status.FAILED}),
+        # Unknown: the call may have reached Clear Street but its answer was lost. Never resent:
+        # a person checks the account's orders.
+        Status.SUBMITTING: frozenset({Status.SUBMITTED, Status.FAILED, Status.UNKNOWN}),
         Status.SUBMITTED: frozenset(),
         Status.FAILED: frozenset(),
+        Status.UNKNOWN: frozenset(),
         Status.REJECTED: frozenset(),
         Status.WITHDRAWN: frozenset(),
     }
     OPEN = frozenset({Status.PENDING_APPROVAL, Status.APPROVED, Status.SUBMITTING})
+    # Did not reach its goal: on the attention list until a person acknowledges it.
+    NEEDS_ATTENTION = frozenset({Status.FAILED, Status.UNKNOWN})
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="close_requests")
     # Empty for "close all positions".
@@ -257,19 +263,20 @@ class Order(models.Model):
     close_request = models.ForeignKey(
         CloseRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
-    id = models.CharField(primary_key=True, max_length=64, help_text="Engine-assigned order id")
-    client_order_id = models.CharField(max_length=128, null=True, blank=True)
-    instrument_id = models.CharField(max_length=64, null=True, blank=True)
-    instrument_type = models.CharField(max_length=32, null=True, blank=True)
-    symbol = models.CharField(max_length=64, null=True, blank=True)
-    side = models.CharField(max_length=16)
+    # Upstream text is kept as text: no length Clear Street may send can fail the save of an order.
+    id = models.TextField(primary_key=True, help_text="Engine-assigned order id")
+    client_order_id = models.TextField(null=True, blank=True)
+    instrument_id = models.TextField(null=True, blank=True)
+    instrument_type = models.TextField(null=True, blank=True)
+    symbol = models.TextField(null=True, blank=True)
+    side = models.TextField()
     quantity = WireDecimalField()
-    order_type = models.CharField(max_length=24)
-    time_in_force = models.CharField(max_length=32)
-    status = models.CharField(max_length=24)
+    order_type = models.TextField()
+    time_in_force = models.TextField()
+    status = models.TextField()
     filled_quantity = WireDecimalField()
     leaves_quantity = WireDecimalField()
-    venue = models.CharField(max_length=16, null=True, blank=True)
+    venue = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
     average_fill_price = WireDecimalField(null=True, blank=True)
@@ -278,7 +285,7 @@ class Order(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     extended_hours = models.BooleanField(null=True, blank=True)
     details = models.JSONField(default=list, blank=True)
-    underlying_instrument_id = models.CharField(max_length=64, null=True, blank=True)
+    underlying_instrument_id = models.TextField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True, help_text="The order as Clear Street sent it.")
     received_at = models.DateTimeField(auto_now_add=True)
 
@@ -288,3 +295,32 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.symbol} ({self.status})"
+
+
+class OfficialClose(models.Model):
+    """An underlying's official closing price for a business date, entered or uploaded by the desk.
+
+    Exercise by exception runs off the official close, so the worksheet prefers it to any position's
+    last price. One per symbol and date; a correction replaces it (both are on the audit chain).
+    """
+
+    class Source(models.TextChoices):
+        ENTERED = "entered", "Entered"
+        UPLOADED = "uploaded", "Uploaded (CSV)"
+
+    business_date = models.DateField()
+    symbol = models.CharField(max_length=16, help_text="The underlying's symbol, e.g. AAPL")
+    close = WireDecimalField()
+    source = models.CharField(max_length=16, choices=Source.choices)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["business_date", "symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["business_date", "symbol"], name="one_official_close_per_day"),
+            models.CheckConstraint(condition=Q(close__gt=0), name="official_close_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} closed {self.close} on {self.business_date}"

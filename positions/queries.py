@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from backoffice import clock
 from backoffice.roles import AnyUser
-from positions.models import Account, CloseRequest, Order, Position, SyncRun
+from positions import osi
+from positions.models import Account, CloseRequest, OfficialClose, Order, Position, SyncRun
 
 # The seven sort fields Clear Street offers, plus expiry; each maps to the mirror's column.
 SORTS: dict[str, str] = {
@@ -42,6 +43,21 @@ class BookFilters:
     descending: bool = False
 
 
+def search_condition(text: str) -> Q:
+    """A symbol or underlying the way people type it: a whole OSI contract in any spacing (padded,
+    one space, none) finds that contract; anything else is a symbol prefix or an underlying root."""
+    term = " ".join(text.upper().split())
+    contract = osi.decode(term.replace(" ", ""))
+    if contract is not None:
+        return Q(
+            underlying_root=contract.root,
+            expiration_date=contract.expiration_date,
+            put_call=contract.put_call,
+            strike=contract.strike,
+        )
+    return Q(symbol__istartswith=term) | Q(underlying_root=term)
+
+
 def next_expiration(account_ids: tuple[int, ...] = ()) -> date | None:
     """The first expiry on or after the business date among the options in the book."""
     options = Position.objects.filter(instrument_type="OPTION", expiration_date__gte=clock.business_date())
@@ -59,8 +75,7 @@ def book(filters: BookFilters) -> QuerySet[Position]:
     if filters.position_type:
         positions = positions.filter(position_type=filters.position_type)
     if filters.search:
-        term = filters.search.strip().upper()
-        positions = positions.filter(Q(symbol__istartswith=term) | Q(underlying_root=term))
+        positions = positions.filter(search_condition(filters.search))
     if filters.expiry_from:
         positions = positions.filter(expiration_date__gte=filters.expiry_from)
     if filters.expiry_to:
@@ -242,4 +257,98 @@ def closes_awaiting_checker(user: AnyUser) -> int:
         CloseRequest.objects.filter(status=CloseRequest.Status.PENDING_APPROVAL)
         .exclude(requested_by=user.pk)
         .count()
+    )
+
+
+# --- underlying prices ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnderlyingPrice:
+    """A price the desk can act on, and where it came from."""
+
+    price: Decimal
+    source: str  # "official close" or "position in account N"
+    as_of: datetime | None
+    recorded_by: str = ""
+
+    @property
+    def is_official(self) -> bool:
+        return self.source == OFFICIAL_CLOSE
+
+
+OFFICIAL_CLOSE = "official close"
+STOCK_TYPES = ("COMMON_STOCK", "PREFERRED_STOCK", "INDEX", "OTHER")
+
+
+@dataclass
+class PriceBook:
+    """Underlying prices for a business date: the official close the desk recorded for that date,
+    else any followed account's position in the underlying, firm-wide, the freshest snapshot first."""
+
+    official: dict[str, UnderlyingPrice]  # by symbol
+    by_instrument: dict[str, UnderlyingPrice]  # by the underlying's instrument id
+    symbol_of_instrument: dict[str, str]
+    by_symbol: dict[str, UnderlyingPrice]
+
+    def underlying_symbol(self, option: Position) -> str:
+        found = self.symbol_of_instrument.get(option.underlying_instrument_id or "")
+        return found or option.underlying_root or ""
+
+    def price_for(self, option: Position) -> UnderlyingPrice | None:
+        symbol = self.underlying_symbol(option)
+        return (
+            self.official.get(symbol)
+            or self.by_instrument.get(option.underlying_instrument_id or "")
+            or self.by_symbol.get(symbol)
+        )
+
+
+def price_book(options: Iterable[Position], day: date) -> PriceBook:
+    """Prices for every underlying of ``options`` on ``day``, in two queries whatever their number."""
+    ids = {o.underlying_instrument_id for o in options if o.underlying_instrument_id}
+    roots = {o.underlying_root for o in options if o.underlying_root}
+    by_instrument: dict[str, UnderlyingPrice] = {}
+    by_symbol: dict[str, UnderlyingPrice] = {}
+    symbol_of_instrument: dict[str, str] = {}
+    holdings = (
+        Position.objects.filter(
+            Q(instrument_id__in=ids) | Q(symbol__in=roots, instrument_type__in=STOCK_TYPES)
+        )
+        .exclude(instrument_price=None)
+        .values_list(
+            "instrument_id", "symbol", "instrument_price", "account__number", "account__snapshot_as_of"
+        )
+        .order_by(F("account__snapshot_as_of").desc(nulls_last=True), "account__number")
+    )
+    for instrument_id, symbol, price, number, as_of in holdings:
+        if price is None:  # excluded above; the type does not know
+            continue
+        quote = UnderlyingPrice(price, f"position in account {number}", as_of)
+        symbol_of_instrument.setdefault(instrument_id, symbol)
+        if instrument_id in ids:
+            by_instrument.setdefault(instrument_id, quote)
+        by_symbol.setdefault(symbol, quote)
+    symbols = roots | set(symbol_of_instrument.values())
+    official = {
+        close.symbol: UnderlyingPrice(
+            close.close, OFFICIAL_CLOSE, close.recorded_at, close.recorded_by.username
+        )
+        for close in OfficialClose.objects.filter(business_date=day, symbol__in=symbols).select_related(
+            "recorded_by"
+        )
+    }
+    return PriceBook(official, by_instrument, symbol_of_instrument, by_symbol)
+
+
+def official_closes(day: date) -> QuerySet[OfficialClose]:
+    return OfficialClose.objects.filter(business_date=day).select_related("recorded_by").order_by("symbol")
+
+
+def closes_needing_attention() -> QuerySet[CloseRequest]:
+    """Closes that did not reach their goal (failed, or sent with the answer lost), not yet acknowledged."""
+    return (
+        CloseRequest.objects.filter(status__in=CloseRequest.NEEDS_ATTENTION, acknowledged_at=None)
+        .select_related("account", "requested_by", "decided_by")
+        .order_by("requested_at", "id")
     )

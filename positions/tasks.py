@@ -22,3 +22,8 @@ def sync_active_accounts() -> int:
 @shared_task(name=services.EXECUTE_CLOSE, bind=True)
 def execute_close(self: Task, request_id: int) -> str:
     return services.execute_close(request_id, celery_task_id=self.request.id).status
+
+
+@shared_task(name="positions.resume_unfinished_closes")
+def resume_unfinished_closes() -> int:
+    return services.resume_unfinished_closes()

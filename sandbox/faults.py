@@ -8,7 +8,11 @@ A rule applies to one endpoint name (or ``"*"`` for every ``/v1/`` endpoint)::
      "outage": true,           # the clearing service is down: 503 (a submit rejects every row)
      "drop_rate": 1.0,         # share of requests whose connection is closed without a response
      "malformed_rate": 1.0,    # share of requests answered 200 with a body that is not valid JSON
-     "malformed_kind": "truncated",  # or "html" (a gateway's error page)
+     "malformed_kind": "truncated",  # or "html" (a gateway's error page), "bad_gzip" (the real
+                               # answer, declared gzip but not gzip), "deep_json" (JSON nested
+                               # deeper than a reader's recursion limit)
+     "retry_after": "Wed, 21 Oct 2015 07:28:00 -0000",  # Retry-After on injected errors and outages
+     "request_id_length": 200, # the answer's metadata.request_id is this many characters long
      "bad_value_rows": 2,      # a valid envelope whose first N data rows hold unreadable values
      "times": 2}               # the rule expires after matching this many requests
 
@@ -34,6 +38,7 @@ ENDPOINTS = (
     "cancel_instruction",
 )
 ANY = "*"
+MALFORMED_KINDS = ("truncated", "html", "bad_gzip", "deep_json")
 
 
 @dataclass
@@ -45,6 +50,8 @@ class FaultRule:
     drop_rate: float = 0.0
     malformed_rate: float = 0.0
     malformed_kind: str = "truncated"
+    retry_after: str | None = None
+    request_id_length: int = 0
     bad_value_rows: int = 0
     times: int | None = None
 
@@ -71,8 +78,20 @@ class FaultRule:
             raise ApiError(400, f"faults.{endpoint}.error_status must be a 5xx status")
         if not isinstance(rule.outage, bool):
             raise ApiError(400, f"faults.{endpoint}.outage must be true or false")
-        if rule.malformed_kind not in {"truncated", "html"}:
-            raise ApiError(400, f"faults.{endpoint}.malformed_kind must be 'truncated' or 'html'")
+        if rule.malformed_kind not in MALFORMED_KINDS:
+            raise ApiError(
+                400, f"faults.{endpoint}.malformed_kind must be one of {', '.join(MALFORMED_KINDS)}"
+            )
+        if rule.retry_after is not None and (
+            not isinstance(rule.retry_after, str) or len(rule.retry_after) > 200
+        ):
+            raise ApiError(400, f"faults.{endpoint}.retry_after must be a header value (text)")
+        if (
+            isinstance(rule.request_id_length, bool)
+            or not isinstance(rule.request_id_length, int)
+            or not 0 <= rule.request_id_length <= 100_000
+        ):
+            raise ApiError(400, f"faults.{endpoint}.request_id_length must be an integer from 0 to 100000")
         if (
             isinstance(rule.bad_value_rows, bool)
             or not isinstance(rule.bad_value_rows, int)
@@ -95,6 +114,8 @@ class Decision:
     error_status: int | None = None
     outage: bool = False
     malformed_kind: str | None = None
+    retry_after: str | None = None
+    request_id_length: int = 0
     bad_value_rows: int = 0
 
 
@@ -158,6 +179,8 @@ class Faults:
                 malformed_kind=rule.malformed_kind
                 if rule.malformed_rate > 0 and hit() < rule.malformed_rate
                 else None,
+                retry_after=rule.retry_after,
+                request_id_length=rule.request_id_length,
                 bad_value_rows=rule.bad_value_rows,
             )
         if counted and self.on_change is not None:

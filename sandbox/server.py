@@ -57,6 +57,7 @@ CONTROL_ROUTES: list[tuple[re.Pattern[str], dict[str, str]]] = [
     (re.compile(r"^/sandbox/reset$"), {"POST": "reset"}),
     (re.compile(r"^/sandbox/generate$"), {"POST": "generate"}),
     (re.compile(r"^/sandbox/accounts$"), {"GET": "accounts"}),
+    (re.compile(r"^/sandbox/requests(?:/(?P<endpoint>[a-z_]+))?$"), {"GET": "requests"}),
 ]
 
 
@@ -73,10 +74,17 @@ def route(
 
 
 class Response:
-    def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.status = status
         self.body = body
         self.content_type = content_type
+        self.headers = headers or {}
 
 
 def json_response(
@@ -86,10 +94,30 @@ def json_response(
 
 
 def malformed(response: Response, kind: str) -> Response:
-    """A 200 whose body is not JSON: half of the real body, or a gateway's HTML page."""
+    """An answer a reader cannot take: half of the real body or a gateway's HTML page (200s), the real
+    answer declared gzip-encoded without being so, or JSON nested deeper than any parser recurses."""
     if kind == "html":
         return Response(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+    if kind == "bad_gzip":
+        return Response(response.status, response.body, headers={"Content-Encoding": "gzip"})
+    if kind == "deep_json":
+        depth = 100_000
+        return Response(200, b'{"data":' + b"[" * depth + b"]" * depth + b"}")
     return Response(200, response.body[: max(1, len(response.body) // 2)])
+
+
+def with_retry_after(response: Response, value: str | None) -> Response:
+    if value is not None:
+        response.headers["Retry-After"] = value
+    return response
+
+
+def with_request_id_length(response: Response, length: int) -> Response:
+    """The same answer with a ``metadata.request_id`` of ``length`` characters."""
+    document = json.loads(response.body)
+    if isinstance(document, dict) and isinstance(document.get("metadata"), dict):
+        document["metadata"]["request_id"] = ("req-" + "x" * length)[:length]
+    return Response(response.status, dumps(document), response.content_type, response.headers)
 
 
 # What a misbehaving upstream puts in a row: a number that is not one, a missing required field.
@@ -151,6 +179,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(response.body)
 
@@ -161,7 +191,9 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def handle_any(self) -> None:
-        response: Response | None
+        response: Response | None = None
+        body = b""
+        self.endpoint_name: str | None = None
         try:
             parts = urlsplit(self.path)
             body = self.read_body()
@@ -177,6 +209,17 @@ class Handler(BaseHTTPRequestHandler):
             response = json_response(500, error=ApiError(500, "internal sandbox error"))
         if response is not None:
             self.send(response)
+        if self.path.startswith("/v1/"):
+            # The sandbox's own record of what reached it (for crash rehearsals: how many times did a
+            # key arrive, and with what answer); None is a connection dropped without an answer.
+            self.sandbox.store.log_request(
+                self.sandbox.clock.now_us(),
+                self.command,
+                self.path,
+                self.endpoint_name,
+                body.decode("utf-8", "replace"),
+                response.status if response is not None else None,
+            )
 
     def key_scope(self) -> frozenset[int] | None:
         header = self.headers.get("Authorization", "")
@@ -194,6 +237,7 @@ class Handler(BaseHTTPRequestHandler):
         if found is None:
             raise ApiError(404, f"no such endpoint: {self.command} {path}")
         endpoint, params = found
+        self.endpoint_name = endpoint
         decision = self.sandbox.faults.decide(endpoint)
         if decision.latency_ms:
             time.sleep(decision.latency_ms / 1000)
@@ -201,14 +245,22 @@ class Handler(BaseHTTPRequestHandler):
             self.drop()
             return None
         if decision.error_status is not None:
-            raise ApiError(
+            error = ApiError(
                 decision.error_status, f"injected fault: {HTTPStatus(decision.error_status).phrase}"
             )
+            return with_retry_after(json_response(error.status, error=error), decision.retry_after)
         scope = self.key_scope()
         account_id = self.account(params["account"], scope)
-        response = self.endpoint(endpoint, account_id, params, query, body, decision)
+        try:
+            response = self.endpoint(endpoint, account_id, params, query, body, decision)
+        except ApiError as error:
+            if error.status != 503:
+                raise
+            return with_retry_after(json_response(error.status, error=error), decision.retry_after)
         if decision.bad_value_rows:
             response = with_bad_values(response, decision.bad_value_rows)
+        if decision.request_id_length:
+            response = with_request_id_length(response, decision.request_id_length)
         return malformed(response, decision.malformed_kind) if decision.malformed_kind else response
 
     def account(self, raw: str, scope: frozenset[int] | None) -> int:
@@ -372,6 +424,7 @@ CONTROLS: dict[str, Callable[[Sandbox, dict[str, Any], dict[str, str]], Any]] = 
     "reset": _reset,
     "generate": _generate,
     "accounts": lambda sandbox, _b, _p: _accounts(sandbox),
+    "requests": lambda sandbox, _b, params: sandbox.store.requests(params.get("endpoint")),
 }
 
 

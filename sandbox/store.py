@@ -36,6 +36,15 @@ BULK_ROWS = 20_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS request_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_us INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    endpoint TEXT,
+    body TEXT,
+    status INTEGER
+);
 CREATE TABLE IF NOT EXISTS accounts (account_id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS instruments (
     instrument_id TEXT PRIMARY KEY,
@@ -100,7 +109,15 @@ CREATE TABLE IF NOT EXISTS instructions (
 CREATE INDEX IF NOT EXISTS instructions_contract ON instructions (account_id, instrument_id);
 """ + "".join(SORT_INDEX.format(column=column) + ";\n" for column in SORT_COLUMNS.values())
 
-DATA_TABLES = ("accounts", "instruments", "instrument_aliases", "positions", "orders", "instructions")
+DATA_TABLES = (
+    "accounts",
+    "instruments",
+    "instrument_aliases",
+    "positions",
+    "orders",
+    "instructions",
+    "request_log",
+)
 POSITION_COLUMNS = (
     "account_id, instrument_id, quantity, symbol, instrument_type, position_type, quantity_key, "
     "market_value_key, unrealized_pnl_key, daily_unrealized_pnl_key, doc"
@@ -160,6 +177,26 @@ class Store:
         with self.transaction() as db:
             for table in DATA_TABLES:
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are constants
+
+    # --- the request log ----------------------------------------------------------------------
+    def log_request(
+        self, at_us: int, method: str, path: str, endpoint: str | None, body: str, status: int | None
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO request_log (at_us, method, path, endpoint, body, status) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (at_us, method, path, endpoint, body, status),
+            )
+
+    def requests(self, endpoint: str | None) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT at_us, method, path, endpoint, body, status FROM request_log "
+                "WHERE ? IS NULL OR endpoint = ? ORDER BY id",
+                (endpoint, endpoint),
+            ).fetchall()
+        return [dict(row) for row in rows]
 
     # --- book --------------------------------------------------------------------------------
     def insert_book(

@@ -14,7 +14,7 @@ The table has no foreign keys on purpose: rows are written through their own con
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models
 
@@ -63,10 +63,13 @@ BODY_FIELDS: tuple[str, ...] = (
 CHAIN_FIELDS: tuple[str, ...] = ("prev_hash", "hash")
 
 
-class AuditManager(models.Manager["AuditEntry"]):
+M = TypeVar("M", bound=models.Model)
+
+
+class AuditManager(models.Manager[M]):
     """Reads and writes go through the audit connection, wherever the caller's transaction stands."""
 
-    def get_queryset(self) -> models.QuerySet[AuditEntry]:
+    def get_queryset(self) -> models.QuerySet[M]:
         return super().get_queryset().using(AUDIT_DB)
 
 
@@ -116,7 +119,7 @@ class AuditEntry(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
-    objects = AuditManager()
+    objects = AuditManager["AuditEntry"]()
 
     class Meta:
         managed = False
@@ -173,3 +176,31 @@ class ChainVerification(models.Model):
     def __str__(self) -> str:
         state = "running" if self.ok is None else ("ok" if self.ok else "FAILED")
         return f"chain verification {self.started_at:%Y-%m-%d %H:%M} {state}"
+
+
+class PendingCall(models.Model):
+    """A write sent to Clear Street whose audit row is not written yet.
+
+    Committed (through the audit connection) before the request leaves, and replaced by the call's
+    audit row, in one transaction, when the call returns or fails. One left behind means the process
+    died mid-call: the request may have reached Clear Street and its answer is lost. The next
+    attempt at the same work (or the sweeper, once no worker can still be waiting) turns it into an
+    audit row that says so, "sent, no answer recorded", so the record still holds every attempt.
+    """
+
+    started_at = models.DateTimeField()
+    method = models.TextField()
+    path = models.TextField()
+    subject_type = models.TextField(null=True)
+    subject_id = models.TextField(null=True)
+    # The audit row's content as it stood when the request left (attribution included).
+    content = models.JSONField()
+
+    objects = AuditManager["PendingCall"]()
+
+    class Meta:
+        ordering = ("started_at", "id")
+        indexes = [models.Index(fields=["subject_type", "subject_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} sent {self.started_at:%Y-%m-%d %H:%M:%S}, no answer recorded yet"

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from backoffice.audit.chain import CONTENT_FIELDS, row_hash
 from backoffice.audit.context import SYSTEM, SystemActor, audit_context, current_audit_context
-from backoffice.audit.models import AUDIT_DB, GENESIS_HASH, AuditEntry, ChainVerification
+from backoffice.audit.models import AUDIT_DB, GENESIS_HASH, AuditEntry, ChainVerification, PendingCall
 from backoffice.audit.redaction import sanitize, scrub_optional
 
 if TYPE_CHECKING:
@@ -36,12 +37,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "NO_ANSWER_RECORDED",
     "SYSTEM",
+    "CallRequest",
     "ChainResult",
     "audit_context",
+    "begin_call",
     "calls_recorded_behind",
     "record_decision",
     "record_upstream_call",
+    "resolve_interrupted_calls",
     "run_verification",
     "verify_chain",
 ]
@@ -120,6 +125,7 @@ class _BehindWriter:
     def __init__(self, depth: int) -> None:
         self._rows: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
+        self.unwritten = 0  # rows whose writing failed (each logged): the calls happened all the same
         self.closed = False
         # Taken by the submitting threads and by close(), never by the writer: a row handed in as
         # the block ends is either queued before the end mark or written by its own thread.
@@ -130,11 +136,21 @@ class _BehindWriter:
     def _write(self) -> None:
         try:
             while (content := self._rows.get()) is not None:
-                if self.error is None:
-                    try:
-                        _append(content)
-                    except BaseException as exc:  # kept for the caller; the rest are not written
-                        self.error = exc
+                try:
+                    _append(content)
+                except BaseException as exc:  # the first is raised to the caller; none is dropped unsaid
+                    self.error = self.error or exc
+                    self.unwritten += 1
+                    logger.error(
+                        "audit row NOT written (%s: %s): %s %s attempt %s, status %s, request_id %s",
+                        exc.__class__.__name__,
+                        exc,
+                        content.get("method"),
+                        content.get("path"),
+                        content.get("attempt"),
+                        content.get("status_code"),
+                        content.get("request_id"),
+                    )
         finally:
             connections.close_all()
 
@@ -175,18 +191,23 @@ def calls_recorded_behind(depth: int = 2) -> Iterator[None]:
     except BaseException:
         _behind.reset(token)
         if (error := writer.close()) is not None:
-            logger.error("audit rows could not be written: %s", error)
+            logger.error("%s audit row(s) could not be written: %s", writer.unwritten, error)
         raise
     _behind.reset(token)
     if (error := writer.close()) is not None:
+        error.add_note(f"{writer.unwritten} audit row(s) could not be written; each is in the error log")
         raise error
 
 
-def _append(content: dict[str, Any]) -> AuditEntry:
+def _append(content: dict[str, Any], *, resolving: int | None = None) -> AuditEntry:
+    """Append one row to the chain, in the audit connection's own transaction; ``resolving`` names
+    the pending mark the row replaces (deleted in the same transaction, or DoesNotExist if gone)."""
     with transaction.atomic(using=AUDIT_DB):
         with connections[AUDIT_DB].cursor() as cursor:
             # Held to the end of this transaction: the next writer reads our hash after we commit.
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+        if resolving is not None and not PendingCall.objects.filter(pk=resolving).delete()[0]:
+            raise PendingCall.DoesNotExist(f"pending call #{resolving} was already resolved")
         last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
         prev_hash = last or GENESIS_HASH
         # Stamped under the lock, so time order and id order agree.
@@ -222,13 +243,68 @@ def _insert(entry: AuditEntry) -> None:
     entry._state.db = AUDIT_DB
 
 
+@dataclass(frozen=True)
+class CallRequest:
+    """What a call to Clear Street sends, as the audit keeps it (secrets already redacted)."""
+
+    method: str
+    path: str
+    query: dict[str, Any] | None
+    request_headers: dict[str, Any]
+    request_body: Any
+    attempt: int
+    account_id: int | None = None
+
+
+def _call_content(call: CallRequest) -> dict[str, Any]:
+    """The row of a call as it leaves: what was sent, and who and what it was for (the context's)."""
+    path = scrub_optional(call.path) or ""
+    return {
+        "kind": AuditEntry.Kind.CALL.value,
+        "method": (scrub_optional(call.method) or "").upper(),
+        "path": path,
+        "endpoint": endpoint_of(path),
+        "query": sanitize(call.query) if call.query else None,
+        "request_headers": sanitize(call.request_headers or {}),
+        "request_body": sanitize(call.request_body),
+        "status_code": None,
+        "response_body": None,
+        "response_text": None,
+        "request_id": None,
+        "duration_ms": None,
+        "error_class": None,
+        "error_message": None,
+        "attempt": call.attempt,
+        **_attribution(
+            {
+                "actor": None,
+                "approver": None,
+                "account_id": call.account_id,
+                "subject_type": None,
+                "subject_id": None,
+                "celery_task_id": None,
+                "sync_run_id": None,
+            }
+        ),
+    }
+
+
+def begin_call(call: CallRequest) -> PendingCall:
+    """Put a write on the record before it leaves (see ``PendingCall``); committed at once."""
+    content = _call_content(call)
+    return PendingCall.objects.create(
+        started_at=timezone.now(),
+        method=content["method"],
+        path=content["path"],
+        subject_type=content["subject_type"],
+        subject_id=content["subject_id"],
+        content=content,
+    )
+
+
 def record_upstream_call(
+    call: CallRequest,
     *,
-    method: str,
-    path: str,
-    query: dict[str, Any] | None,
-    request_headers: dict[str, Any],
-    request_body: Any,
     status_code: int | None,
     response_body: Any,
     response_text: str | None,
@@ -236,29 +312,17 @@ def record_upstream_call(
     duration_ms: float,
     error_class: str | None,
     error_message: str | None,
-    attempt: int,
-    actor: User | None = None,
-    approver: User | None = None,
-    account_id: int | None = None,
-    subject_type: str | None = None,
-    subject_id: int | str | None = None,
-    celery_task_id: str | None = None,
-    sync_run_id: int | None = None,
+    pending: PendingCall | None = None,
 ) -> AuditEntry | None:
-    """Record one HTTP exchange with Clear Street (or one that never got an answer).
+    """Record one HTTP exchange with Clear Street (or one that never got an answer, or one that ended
+    in any exception at all), replacing its pending mark when it had one.
 
     Returns the row, or None inside ``calls_recorded_behind`` (the row is written by its writer).
     """
-    path = scrub_optional(path) or ""
     duration = float(duration_ms) if duration_ms is not None else None
-    content: dict[str, Any] = {
-        "kind": AuditEntry.Kind.CALL.value,
-        "method": (scrub_optional(method) or "").upper(),
-        "path": path,
-        "endpoint": endpoint_of(path),
-        "query": sanitize(query) if query else None,
-        "request_headers": sanitize(request_headers or {}),
-        "request_body": sanitize(request_body),
+    content = pending.content if pending is not None else _call_content(call)
+    content = {
+        **content,
         "status_code": status_code,
         "response_body": sanitize(response_body),
         # The raw text only when there is no JSON to show: it is the same bytes otherwise.
@@ -267,23 +331,45 @@ def record_upstream_call(
         "duration_ms": round(duration, 3) if duration is not None and math.isfinite(duration) else None,
         "error_class": scrub_optional(error_class),
         "error_message": scrub_optional(error_message),
-        "attempt": attempt,
-        **_attribution(
-            {
-                "actor": actor,
-                "approver": approver,
-                "account_id": account_id,
-                "subject_type": subject_type,
-                "subject_id": subject_id,
-                "celery_task_id": celery_task_id,
-                "sync_run_id": sync_run_id,
-            }
-        ),
     }
-    if (writer := _behind.get()) is not None:
+    if (writer := _behind.get()) is not None and pending is None:
         writer.submit(content)
         return None
-    return _append(content)
+    return _append(content, resolving=pending.pk if pending is not None else None)
+
+
+NO_ANSWER_RECORDED = "NoAnswerRecorded"
+
+
+def resolve_interrupted_calls(
+    *,
+    subject_type: str | None = None,
+    subject_id: int | str | None = None,
+    older_than: timedelta | None = None,
+) -> int:
+    """Turn calls left pending by a process that died mid-call into their audit rows.
+
+    For one object (before its work is attempted again: whatever that attempt finds, the record
+    says first that the earlier one may have landed), or every mark older than any call can take.
+    """
+    marks = PendingCall.objects.all()
+    if subject_type is not None:
+        marks = marks.filter(subject_type=subject_type, subject_id=str(subject_id))
+    if older_than is not None:
+        marks = marks.filter(started_at__lt=timezone.now() - older_than)
+    resolved = 0
+    for mark in marks.order_by("id"):
+        message = (
+            f"sent at {mark.started_at.isoformat()}, no answer recorded: the process stopped before the "
+            "answer was recorded, so Clear Street may or may not have acted on it"
+        )
+        content = {**mark.content, "error_class": NO_ANSWER_RECORDED, "error_message": message}
+        try:
+            _append(content, resolving=mark.pk)
+        except PendingCall.DoesNotExist:
+            continue  # another process resolved it first
+        resolved += 1
+    return resolved
 
 
 def record_decision(

@@ -17,3 +17,13 @@ def verify_chain(
     """Nightly (see CELERY_BEAT_SCHEDULE) and on a compliance request: check the hash chain."""
     run = services.run_verification(trigger=trigger, requested_by=requested_by)
     return {"id": run.pk, "ok": run.ok, "rows_checked": run.rows_checked, "first_bad_id": run.first_bad_id}
+
+
+@shared_task(name="audit.resolve_interrupted_calls")
+def resolve_interrupted_calls() -> int:
+    """Calls left pending by a process that died, once no call could still be waiting for its answer."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    return services.resolve_interrupted_calls(older_than=timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +22,9 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
-from backoffice.audit.services import record_upstream_call
+from backoffice import failpoints
+from backoffice.audit.models import PendingCall
+from backoffice.audit.services import CallRequest, begin_call, record_upstream_call
 from backoffice.clearstreet.errors import (
     ClearStreetError,
     MalformedResponse,
@@ -72,17 +75,22 @@ class Answer:
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
+    """Seconds to wait, from ``Retry-After`` (seconds, or an HTTP date; a date without a usable
+    zone, such as ``-0000``, is UTC); None when absent or unreadable."""
     value = response.headers.get("Retry-After")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _envelope_error(body: dict[str, Any]) -> tuple[str, Any]:
@@ -227,13 +235,14 @@ class ClearStreetClient:
             "POST", f"/v1/accounts/{account_id}/positions/instructions", json_body=body, account_id=account_id
         )
         rows, problems = self._rows(answer, PositionInstruction.from_wire)
-        message = _envelope_error(answer.body)[0] if answer.body.get("error") else None
+        message, details = _envelope_error(answer.body) if answer.body.get("error") else (None, None)
         return SubmitResult(
             status_code=answer.status_code,
             rows=rows,
             problems=problems,
             request_id=answer.request_id,
             error_message=message,
+            error_details=details if isinstance(details, list) else [],
         )
 
     def cancel_instruction(self, account_id: int, instruction_server_id: str) -> PositionInstruction:
@@ -297,6 +306,9 @@ class ClearStreetClient:
         account_id: int | None,
         attempt: int,
     ) -> Answer:
+        """One HTTP attempt, on the record whatever happens: exactly one audit row, written after the
+        answer (or the failure, of any kind) and before anything acts on it. A write is on the record
+        as pending before it leaves, so a process that dies mid-call leaves a trace."""
         headers = {
             "Authorization": REDACTED_AUTHORIZATION,
             "Accept": "application/json",
@@ -306,17 +318,11 @@ class ClearStreetClient:
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":"))
             headers["Content-Type"] = "application/json"
-        audit = {
-            "method": method,
-            "path": path,
-            "query": params or None,
-            "request_headers": headers,
-            "request_body": json_body,
-            "attempt": attempt,
-            "account_id": account_id,
-        }
+        call = CallRequest(method, path, params or None, headers, json_body, attempt, account_id)
+        pending = begin_call(call) if method != "GET" else None
+        failpoints.reach("call.before_send")
         started = time.perf_counter()
-        error: ClearStreetError
+        outcome = _Outcome()
         try:
             response = self._http.request(
                 method,
@@ -325,82 +331,118 @@ class ClearStreetClient:
                 content=content,
                 headers={"Content-Type": "application/json"} if content is not None else None,
             )
-        except httpx.TimeoutException as exc:
-            error = UpstreamTimeout(f"no answer within the timeout ({exc.__class__.__name__})")
-            self._record(audit, started, error=error)
+            failpoints.reach("call.after_send")
+            outcome.response = response
+            answer = self._interpret(response, outcome)
+        except BaseException as exc:
+            error = outcome.error or _client_error(exc)
+            self._record(call, pending, started, outcome, error if error is not None else exc)
+            if error is None or error is exc:
+                raise  # not the answer's fault (an interrupt, a bug of ours): as it is, once recorded
             raise error from None
-        except httpx.TransportError as exc:
-            error = UpstreamConnectionError(f"connection failed: {exc.__class__.__name__}: {exc}")
-            self._record(audit, started, error=error)
-            raise error from None
+        self._record(call, pending, started, outcome, None)
+        failpoints.reach("call.after_record")
+        return answer
 
-        text = response.text
+    @staticmethod
+    def _interpret(response: httpx.Response, outcome: _Outcome) -> Answer:
+        """Read the answer into ``outcome`` as far as it goes; raise the error it amounts to."""
+        text = outcome.text = response.text  # a body that cannot be decoded raises httpx.DecodingError
         try:
             body = json.loads(text) if text else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             body = None
+        outcome.body = body
         request_id = None
         if isinstance(body, dict) and isinstance(body.get("metadata"), dict):
             request_id = body["metadata"].get("request_id")
         request_id = request_id or response.headers.get("x-request-id")
-
+        outcome.request_id = str(request_id) if request_id is not None else None
         if not isinstance(body, dict):
             error = MalformedResponse(
                 f"HTTP {response.status_code} with a body that is not a JSON object",
                 status_code=response.status_code,
                 raw_text=text,
-                request_id=request_id,
+                request_id=outcome.request_id,
             )
             # A 5xx whose body is garbage is still a 5xx: reads may retry it.
             error.retryable = response.status_code >= 500
-            self._record(
-                audit, started, response=response, body=None, text=text, request_id=request_id, error=error
-            )
+            outcome.error = error
             raise error
-
         if response.is_success:
-            self._record(audit, started, response=response, body=body, text=text, request_id=request_id)
-            return Answer(response.status_code, body, request_id)
-
+            return Answer(response.status_code, body, outcome.request_id)
         message, details = _envelope_error(body)
         rows = body.get("data") if isinstance(body.get("data"), list) else []
         parsed_rows, _ = read_rows(rows, PositionInstruction.from_wire) if rows else ([], [])
-        error = http_error_class(response.status_code)(
-            response.status_code, message, request_id=request_id, details=details, rows=parsed_rows, body=body
+        http_error = http_error_class(response.status_code)(
+            response.status_code,
+            message,
+            request_id=outcome.request_id,
+            details=details,
+            rows=parsed_rows,
+            body=body,
         )
-        error.retry_after = _retry_after_seconds(response)
-        self._record(
-            audit, started, response=response, body=body, text=text, request_id=request_id, error=error
-        )
-        raise error
+        http_error.retry_after = _retry_after_seconds(response)
+        outcome.error = http_error
+        raise http_error
 
     def _record(
         self,
-        audit: dict[str, Any],
+        call: CallRequest,
+        pending: PendingCall | None,
         started: float,
-        *,
-        response: httpx.Response | None = None,
-        body: Any = None,
-        text: str | None = None,
-        request_id: str | None = None,
-        error: ClearStreetError | None = None,
+        outcome: _Outcome,
+        error: BaseException | None,
     ) -> None:
-        no_answer = isinstance(error, UpstreamTransportError)
+        body, text = outcome.body, outcome.text
         # A large answer (a page of a big book) is kept as the exact text received: the same record,
         # without rebuilding and re-hashing a tree of thousands of rows on every page of a sync.
         keep_text = body is None or (text is not None and len(text) > AUDIT_PARSED_BODY_LIMIT)
+        if isinstance(error, UpstreamTransportError | MalformedResponse):
+            message: str | None = error.message
+        elif error is not None:
+            message = str(error) or repr(error)
+        else:
+            message = None
         record_upstream_call(
-            **audit,
-            status_code=response.status_code if response is not None else None,
+            call,
+            status_code=outcome.response.status_code if outcome.response is not None else None,
             response_body=None if keep_text else body,
             response_text=text if keep_text else None,
-            request_id=request_id,
+            request_id=outcome.request_id,
             duration_ms=(time.perf_counter() - started) * 1000,
             error_class=error.__class__.__name__ if error is not None else None,
-            error_message=(error.message if no_answer or isinstance(error, MalformedResponse) else str(error))
-            if error is not None
-            else None,
+            error_message=message,
+            pending=pending,
         )
+
+
+@dataclass
+class _Outcome:
+    """What is known of an attempt so far: filled in as the answer is read."""
+
+    response: httpx.Response | None = None
+    text: str | None = None
+    body: Any = None
+    request_id: str | None = None
+    error: ClearStreetError | None = None
+
+
+def _client_error(exc: BaseException) -> ClearStreetError | None:
+    """The client's name for a failure of the exchange itself; None for anything else (recorded as
+    what it is and raised unchanged)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"no answer within the timeout ({exc.__class__.__name__})")
+    if isinstance(exc, httpx.DecodingError):
+        # Clear Street answered, but its body cannot be decoded (a broken gzip stream, say).
+        return MalformedResponse(
+            f"the answer's body could not be decoded ({exc})", status_code=None, raw_text=""
+        )
+    if isinstance(exc, httpx.TransportError):
+        return UpstreamConnectionError(f"connection failed: {exc.__class__.__name__}: {exc}")
+    if isinstance(exc, httpx.HTTPError):
+        return UpstreamConnectionError(f"the exchange failed: {exc.__class__.__name__}: {exc}")
+    return None
 
 
 __all__ = ["ClearStreetClient", "ClearStreetError", "UpstreamHTTPError", "UpstreamTransportError"]

@@ -405,6 +405,7 @@ class SubmitResult:
     problems: list[RowProblem]
     request_id: str | None
     error_message: str | None
+    error_details: list[Any] = field(default_factory=list)  # per-row errors of a 207 (index, code, reason)
 
     @property
     def partially_rejected(self) -> bool:

@@ -1,10 +1,12 @@
 """Read side of the instructions app, for the pages, the API and the services' checks.
 
-``batches``: queues, one batch, contracts claimed, prices, what moved since drafting; ``mirror``:
-Clear Street's instructions and their timelines; ``worksheet``: the expiration worksheet.
-Nothing here writes, and nothing here imports the services.
+``batches``: queues, one batch, contracts claimed, what moved since drafting; ``economics``: what an
+instruction means at expiry (money, outcome, value at stake, governing cutoff); ``attention``: what
+did not reach its goal and waits for a person; ``mirror``: Clear Street's instructions and their
+timelines; ``worksheet``: the expiration worksheet. Nothing here writes or imports the services.
 """
 
+from instructions.queries.attention import AMBER, RED, AttentionItem, attention_items, batch_cutoff
 from instructions.queries.batches import (
     AwaitingChecker,
     MakerSummary,
@@ -21,9 +23,8 @@ from instructions.queries.batches import (
     pending_cancels,
     position_changes,
     position_snapshot,
-    price_of_underlying,
-    underlying_prices,
 )
+from instructions.queries.economics import Assessment, assess, cutoff_refusal, possible_types
 from instructions.queries.mirror import (
     TimelineEvent,
     accounts_with_live_instructions,
@@ -33,10 +34,15 @@ from instructions.queries.mirror import (
     request_ids_on,
     timeline,
 )
-from instructions.queries.worksheet import Worksheet, WorksheetRow, worksheet
+from instructions.queries.worksheet import Group, Worksheet, WorksheetRow, worksheet
 
 __all__ = [
+    "AMBER",
+    "RED",
+    "Assessment",
+    "AttentionItem",
     "AwaitingChecker",
+    "Group",
     "MakerSummary",
     "PositionDrift",
     "TimelineEvent",
@@ -44,10 +50,14 @@ __all__ = [
     "WorksheetRow",
     "accounts_with_live_instructions",
     "allowed_contracts",
+    "assess",
+    "attention_items",
     "awaiting_checker",
     "batch",
+    "batch_cutoff",
     "batches",
     "claimed_contracts",
+    "cutoff_refusal",
     "drafts_for_day",
     "held_contracts",
     "instructions",
@@ -58,9 +68,8 @@ __all__ = [
     "pending_cancels",
     "position_changes",
     "position_snapshot",
-    "price_of_underlying",
+    "possible_types",
     "request_ids_on",
     "timeline",
-    "underlying_prices",
     "worksheet",
 ]

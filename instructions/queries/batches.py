@@ -16,9 +16,11 @@ from instructions.models import (
     BatchRow,
     CancelRequest,
     Instruction,
+    InstructionStatus,
     InstructionType,
 )
 from positions.models import Position
+from positions.queries import UnderlyingPrice, price_book
 
 
 def pending_batches() -> QuerySet[Batch]:
@@ -110,29 +112,14 @@ def batch(batch_id: int) -> Batch | None:
 # --- what the book says about a row --------------------------------------------------------------
 
 
-def underlying_prices(positions: Iterable[Position]) -> dict[tuple[int, str], Decimal | None]:
-    """The underlyings' prices where the book has them (the account's own position in the
-    underlying), keyed by (account pk, underlying instrument id); one query for any number."""
-    wanted = {(p.account_id, p.underlying_instrument_id) for p in positions if p.underlying_instrument_id}
-    if not wanted:
-        return {}
-    rows = Position.objects.filter(
-        account_id__in={a for a, _ in wanted}, instrument_id__in={i for _, i in wanted}
-    ).values_list("account_id", "instrument_id", "instrument_price")
-    return {(a, i): price for a, i, price in rows if (a, i) in wanted}
-
-
-def price_of_underlying(prices: dict[tuple[int, str], Decimal | None], position: Position) -> Decimal | None:
-    return prices.get((position.account_id, position.underlying_instrument_id or ""))
-
-
-def position_snapshot(position: Position, price: Decimal | None) -> dict[str, str | None]:
+def position_snapshot(position: Position, price: UnderlyingPrice | None) -> dict[str, str | None]:
     """What a batch row remembers of its position when drafted, and compares with it at approval."""
     return {
         "quantity": str(position.quantity),
         "available_quantity": str(position.available_quantity),
         "instrument_price": None if position.instrument_price is None else str(position.instrument_price),
-        "underlying_price": None if price is None else str(price),
+        "underlying_price": None if price is None else str(price.price),
+        "underlying_price_source": None if price is None else price.source,
     }
 
 
@@ -148,10 +135,12 @@ def claimed_contracts(
         .values_list("instrument_id")
         .annotate(n=Sum("quantity"))
     )
+    # Rows of open batches, and rows whatever their batch whose fate upstream is unknown (the answer
+    # was lost or unreadable): they keep their claim until the instruction list settles them.
     drafted = BatchRow.objects.filter(
+        Q(batch__status__in=Batch.OPEN) | Q(status=InstructionStatus.UNKNOWN),
         batch__account_id=account_pk,
         instrument_id__in=ids,
-        batch__status__in=Batch.OPEN,
         instruction__isnull=True,
     ).exclude(instruction_type=InstructionType.DO_NOT_EXERCISE)
     if excluding_batch is not None:
@@ -188,13 +177,15 @@ def position_changes(batch: Batch) -> list[PositionDrift]:
     """What moved in each row's position since the maker drafted it."""
     drifts: list[PositionDrift] = []
     rows = list(batch.rows.select_related("position"))
-    prices = underlying_prices([row.position for row in rows if row.position is not None])
+    prices = price_book([row.position for row in rows if row.position is not None], batch.business_date)
     for row in rows:
         if row.position is None:
             drifts.append(PositionDrift(row.symbol, "position", "held", "no longer in the book"))
             continue
-        current = position_snapshot(row.position, price_of_underlying(prices, row.position))
+        current = position_snapshot(row.position, prices.price_for(row.position))
         for name, drafted_value in row.drafted_position.items():
+            if name not in current:
+                continue  # a batch drafted before the snapshot named this field
             if current.get(name) != drafted_value and not _same_number(current.get(name), drafted_value):
                 drifts.append(PositionDrift(row.symbol, name, drafted_value, current.get(name)))
     return drifts

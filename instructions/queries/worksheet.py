@@ -1,31 +1,59 @@
-"""The expiration worksheet: every expiring option, what happens to it with and without instructions."""
+"""The expiration worksheet: every expiring option, what happens to it with and without instructions,
+grouped by underlying so a large expiration day stays readable.
+
+The sheet's head (deadlines, what needs attention, unpriced rows, contracts by outcome, one line per
+underlying) is computed for every expiring row; the rows themselves are built for the underlyings a
+person opens.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from backoffice import clock
 from instructions import calendar, exercise
-from instructions.models import CLAIMING_STATUSES, Batch, BatchRow, Instruction
-from instructions.queries.batches import price_of_underlying, underlying_prices
+from instructions.models import (
+    CLAIMING_STATUSES,
+    EXPIRY_DAY_ONLY,
+    Batch,
+    BatchRow,
+    Instruction,
+    InstructionType,
+)
+from instructions.queries.attention import AttentionItem, attention_items
+from instructions.queries.economics import Assessment, assess, cutoff_refusal
 from positions.models import Position
-from positions.queries import next_expiration
+from positions.queries import PriceBook, UnderlyingPrice, next_expiration, price_book
 
 
 @dataclass
 class WorksheetRow:
     position: Position
-    underlying_price: Decimal | None
-    in_the_money: Decimal | None
-    default: exercise.Outcome
+    assessment: Assessment  # with no instruction: exercise by exception
     in_flight: list[Instruction] = field(default_factory=list)
     drafted: list[BatchRow] = field(default_factory=list)
+    attention: list[AttentionItem] = field(default_factory=list)
+    refusals: dict[str, str] = field(default_factory=dict)  # instruction type -> why not now ("" if possible)
+    expired: bool = False
 
     @property
     def is_long(self) -> bool:
         return self.position.quantity > 0
+
+    @property
+    def price(self) -> UnderlyingPrice | None:
+        return self.assessment.price
+
+    @property
+    def in_the_money(self) -> Decimal | None:
+        return self.assessment.in_the_money
+
+    @property
+    def default(self) -> exercise.Outcome:
+        return self.assessment.default
 
     @property
     def outcomes(self) -> list[tuple[int, exercise.Outcome, str]]:
@@ -34,8 +62,6 @@ class WorksheetRow:
         parts: list[tuple[int, exercise.Outcome, str]] = []
         if self.is_long:
             for instruction in self.in_flight:
-                if instruction.status not in CLAIMING_STATUSES:
-                    continue
                 quantity = min(int(instruction.quantity), contracts - sum(p[0] for p in parts))
                 if quantity > 0:
                     outcome = exercise.outcome_with_instruction(
@@ -51,82 +77,153 @@ class WorksheetRow:
     def changed_by_instructions(self) -> bool:
         return any(outcome != self.default for _, outcome, _ in self.outcomes)
 
+    @property
+    def possible(self) -> list[str]:
+        return [kind for kind, refusal in self.refusals.items() if not refusal]
+
+    @property
+    def selectable(self) -> bool:
+        """A maker may still draft something on it: long, not expired, some type not past its cutoff."""
+        return self.is_long and not self.expired and bool(self.possible)
+
+    @property
+    def not_possible(self) -> list[tuple[str, str]]:
+        return [(InstructionType(kind).label, why) for kind, why in self.refusals.items() if why]
+
+
+@dataclass
+class Group:
+    """One underlying's line at the head of the sheet."""
+
+    underlying: str
+    price: UnderlyingPrice | None
+    positions: int = 0
+    contracts_long: int = 0
+    contracts_short: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # outcome label -> contracts
+    pin_risk: int = 0
+    attention: int = 0
+    value_in_the_money: Decimal = Decimal(0)  # long contracts exercised by default, at today's price
+
 
 @dataclass
 class Worksheet:
     day: date | None
     business_date: date
-    rows: list[WorksheetRow]
-    deadlines: calendar.Deadlines | None
     now: datetime
+    deadlines: calendar.Deadlines | None
+    groups: list[Group]
+    attention: list[AttentionItem]
+    unpriced: int
+    counts: dict[str, int]
+    open_group: str | None = None
+    rows: list[WorksheetRow] = field(default_factory=list)
 
     @property
     def is_expiration_day(self) -> bool:
         return self.day == self.business_date
 
     @property
-    def counts(self) -> dict[str, int]:
-        """Contracts per outcome across the sheet."""
-        counts: dict[str, int] = {}
-        for row in self.rows:
-            for contracts, outcome, _ in row.outcomes:
-                counts[outcome.label] = counts.get(outcome.label, 0) + contracts
-        return counts
+    def positions(self) -> int:
+        return sum(group.positions for group in self.groups)
 
 
-def worksheet(day: date | None = None, account_ids: tuple[int, ...] = ()) -> Worksheet:
-    """Every option position expiring on ``day`` (default: the book's next expiration), long and short."""
-    business_date = clock.business_date()
-    day = day or next_expiration(account_ids)
+def _expiring(day: date, account_ids: tuple[int, ...]) -> list[Position]:
     positions = (
-        Position.objects.none()
-        if day is None
-        else (
-            Position.objects.filter(instrument_type="OPTION", expiration_date=day)
-            .select_related("account")
-            .order_by("account__number", "underlying_root", "put_call", "strike", "id")
-        )
+        Position.objects.filter(instrument_type="OPTION", expiration_date=day)
+        .select_related("account")
+        .order_by("underlying_root", "account__number", "put_call", "strike", "id")
     )
     if account_ids:
         positions = positions.filter(account__number__in=account_ids)
-    expiring = list(positions)
-    # One query each for prices, live instructions and drafted rows, whatever the number of rows.
-    prices = underlying_prices(expiring)
-    keys = {(p.account_id, p.instrument_id) for p in expiring}
-    in_flight: dict[tuple[int, str], list[Instruction]] = {}
-    for instruction in Instruction.objects.filter(
-        instrument_id__in={k[1] for k in keys}, status__in=CLAIMING_STATUSES
-    ):
-        in_flight.setdefault((instruction.account_id, instruction.instrument_id), []).append(instruction)
-    drafted: dict[tuple[int, str], list[BatchRow]] = {}
-    for row in BatchRow.objects.filter(
-        instrument_id__in={k[1] for k in keys}, batch__status__in=Batch.OPEN, instruction__isnull=True
-    ).select_related("batch"):
-        drafted.setdefault((row.batch.account_id, row.instrument_id), []).append(row)
-    rows = []
-    for position in expiring:
-        price = price_of_underlying(prices, position)
-        put_call, strike = position.put_call, position.strike
-        if put_call is None or strike is None:  # an option whose symbol we could not read
-            amount, default = None, exercise.Outcome.UNKNOWN
+    return list(positions)
+
+
+def _refusals(position: Position, prices: PriceBook, now: datetime, business_date: date) -> dict[str, str]:
+    refusals = {}
+    for kind in InstructionType.values:
+        if kind in EXPIRY_DAY_ONLY and position.expiration_date != business_date:
+            refusals[kind] = f"{InstructionType(kind).label} is only possible on the expiration day."
         else:
-            amount = exercise.in_the_money_amount(put_call, strike, price)
-            default = exercise.default_outcome(position.quantity, put_call, strike, price)
-        live = in_flight.get((position.account_id, position.instrument_id), [])
-        rows.append(
-            WorksheetRow(
-                position,
-                price,
-                amount,
-                default,
-                live,
-                drafted.get((position.account_id, position.instrument_id), []),
-            )
+            refusals[kind] = cutoff_refusal(assess(position, kind, 1, prices), now)
+    return refusals
+
+
+def worksheet(
+    day: date | None = None, account_ids: tuple[int, ...] = (), *, underlying: str | None = None
+) -> Worksheet:
+    """Every option position expiring on ``day`` (default: the book's next expiration), long and
+    short, summed per underlying; the rows of ``underlying`` when it is given."""
+    business_date = clock.business_date()
+    now = clock.market_now()
+    day = day or next_expiration(account_ids)
+    expiring = _expiring(day, account_ids) if day else []
+    prices = price_book(expiring, day) if day else None
+    attention = [
+        item
+        for item in attention_items()
+        if item.account_pk in {p.account_id for p in expiring}
+        and (not item.instrument_ids or item.instrument_ids & {p.instrument_id for p in expiring})
+    ]
+    keys = {p.instrument_id for p in expiring}
+    in_flight: dict[tuple[int, str], list[Instruction]] = defaultdict(list)
+    for instruction in Instruction.objects.filter(instrument_id__in=keys, status__in=CLAIMING_STATUSES):
+        in_flight[(instruction.account_id, instruction.instrument_id)].append(instruction)
+    groups: dict[str, Group] = {}
+    counts: dict[str, int] = defaultdict(int)
+    rows: list[WorksheetRow] = []
+    unpriced = 0
+    for position in expiring:
+        assert prices is not None
+        symbol = prices.underlying_symbol(position) or position.symbol
+        assessment = assess(position, None, abs(int(position.quantity)), prices)
+        row = WorksheetRow(
+            position,
+            assessment,
+            in_flight.get((position.account_id, position.instrument_id), []),
+            expired=day is not None and day < business_date,
         )
+        row.attention = [
+            item for item in attention if item.concerns(position.account_id, position.instrument_id)
+        ]
+        group = groups.setdefault(symbol, Group(symbol, assessment.price))
+        group.positions += 1
+        if row.is_long:
+            group.contracts_long += int(position.quantity)
+        else:
+            group.contracts_short += -int(position.quantity)
+        for contracts, outcome, _ in row.outcomes:
+            group.outcomes[outcome.label] = group.outcomes.get(outcome.label, 0) + contracts
+            counts[outcome.label] += contracts
+        group.pin_risk += assessment.pin_risk
+        group.attention += bool(row.attention)
+        if row.is_long and assessment.default == exercise.Outcome.EXERCISED and assessment.value_at_stake:
+            group.value_in_the_money += assessment.value_at_stake
+        unpriced += assessment.price is None
+        if underlying is not None and symbol == underlying:
+            rows.append(row)
+    if rows:
+        assert prices is not None
+        drafted: dict[tuple[int, str], list[BatchRow]] = defaultdict(list)
+        for batch_row in BatchRow.objects.filter(
+            instrument_id__in={row.position.instrument_id for row in rows},
+            batch__status__in=Batch.OPEN,
+            instruction__isnull=True,
+        ).select_related("batch"):
+            drafted[(batch_row.batch.account_id, batch_row.instrument_id)].append(batch_row)
+        for row in rows:
+            row.drafted = drafted.get((row.position.account_id, row.position.instrument_id), [])
+            if row.is_long and not row.expired:
+                row.refusals = _refusals(row.position, prices, now, business_date)
     return Worksheet(
         day=day,
         business_date=business_date,
-        rows=rows,
+        now=now,
         deadlines=calendar.deadlines_for(day) if day else None,
-        now=clock.market_now(),
+        groups=sorted(groups.values(), key=lambda group: (-group.attention, group.underlying)),
+        attention=attention,
+        unpriced=unpriced,
+        counts=dict(counts),
+        open_group=underlying,
+        rows=rows,
     )

@@ -8,8 +8,15 @@
 - ``workflows``: the four-eyes workflows (batches, cancels) and the task names work is handed to.
 """
 
-from instructions.services.approval import approve_batch, expire_batches, reject_batch, retry_batch
+from instructions.services.approval import (
+    acknowledge_batch,
+    approve_batch,
+    expire_batches,
+    reject_batch,
+    retry_batch,
+)
 from instructions.services.cancels import (
+    acknowledge_cancel,
     approve_cancel,
     execute_cancel,
     reject_cancel,
@@ -28,7 +35,7 @@ from instructions.services.drafting import (
     withdraw_batch,
 )
 from instructions.services.mirror import record_instructions, sync_instructions
-from instructions.services.submission import SubmitLater, resume_stuck_submissions, submit_batch
+from instructions.services.submission import SubmitLater, resume_unfinished_work, submit_batch
 from instructions.services.workflows import BATCHES, CANCELS
 
 __all__ = [
@@ -38,6 +45,8 @@ __all__ = [
     "RowError",
     "RowSpec",
     "SubmitLater",
+    "acknowledge_batch",
+    "acknowledge_cancel",
     "approve_batch",
     "approve_cancel",
     "create_batch",
@@ -48,7 +57,7 @@ __all__ = [
     "reject_batch",
     "reject_cancel",
     "request_cancel",
-    "resume_stuck_submissions",
+    "resume_unfinished_work",
     "retry_batch",
     "submit_batch",
     "submit_for_approval",

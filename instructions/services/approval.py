@@ -1,15 +1,16 @@
-"""A checker's decisions on batches, retries of failed submissions, and the cutoff's expiries."""
+"""A checker's decisions on batches, retries of failed submissions (a new approval), the cutoff's
+expiries, and acknowledgements of what did not reach its goal."""
 
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
-from backoffice import clock, jobs, roles
-from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, require_permission
-from instructions import calendar
-from instructions.models import Batch
-from instructions.queries import position_changes
-from instructions.services.drafting import RowSpec, require_open_window, validate_rows
+from backoffice import clock, jobs
+from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, require_checker
+from instructions.models import Batch, BatchRow, InstructionStatus
+from instructions.queries import batch_cutoff, position_changes
+from instructions.services.drafting import RowSpec, validate_rows
 from instructions.services.workflows import BATCHES, SUBMIT_BATCH
 
 S = Batch.Status
@@ -17,6 +18,25 @@ S = Batch.Status
 
 def _queue_submit(batch: Batch) -> None:
     jobs.enqueue(SUBMIT_BATCH, batch.pk)
+
+
+def _require_before_cutoff(batch: Batch, verb: str) -> None:
+    """The cutoff that governs the batch (its earliest row's, at today's prices) has not passed."""
+    cutoff = batch_cutoff(batch)
+    if clock.now() > cutoff:
+        raise ActionRefused(
+            f"Batch #{batch.pk} can no longer be {verb}: its cutoff passed at {cutoff:%H:%M} ET.",
+            code="past_cutoff",
+        )
+
+
+def _check_rows(batch: Batch, rows: list[BatchRow]) -> None:
+    validate_rows(
+        batch.account,
+        [RowSpec(r.position_id or 0, r.instruction_type, r.quantity, r.override_reason) for r in rows],
+        business_date=batch.business_date,
+        batch_id=batch.pk,
+    )
 
 
 def approve_batch(
@@ -31,7 +51,7 @@ def approve_batch(
                 "The maker edited this batch since you opened it: review the new version before approving.",
                 code="stale_version",
             )
-        require_open_window(batch.business_date)
+        _require_before_cutoff(batch, "approved")
         drifts = position_changes(batch)
         if drifts and not confirm_changes:
             listed = "; ".join(f"{d.symbol} {d.field}: {d.drafted} → {d.now}" for d in drifts[:5])
@@ -47,12 +67,7 @@ def approve_batch(
                 "it is approved.",
                 code="position_changed",
             )
-        validate_rows(
-            batch.account,
-            [RowSpec(r.position_id or 0, r.instruction_type, r.quantity, r.override_reason) for r in rows],
-            business_date=batch.business_date,
-            batch_id=batch.pk,
-        )
+        _check_rows(batch, rows)
         return "approved with position changes confirmed" if drifts else ""
 
     return BATCHES.approve(user, batch_id, check=check, then=_queue_submit)
@@ -63,35 +78,60 @@ def reject_batch(user: AnyUser, batch_id: int, reason: str) -> Batch:
 
 
 def retry_batch(user: AnyUser, batch_id: int) -> Batch:
-    """Send a failed batch again (same keys; whatever Clear Street already has is not resent)."""
-    operator = require_permission(user, roles.OPERATE_SYSTEM, "retry failed submissions")
+    """Send a failed batch again: a new approval. A checker other than its maker decides it; the rows
+    still to send are checked again, under the batch's lock, against what others claim now; the
+    batch's cutoff must not have passed. Rows Clear Street answered are never sent again (same
+    keys; whatever Clear Street already has is found in its list first)."""
     with transaction.atomic():
         batch = BATCHES.lock(batch_id)
-        require_open_window(batch.business_date)
+        checker = require_checker(user, batch.created_by_id, "approve a retry of a failed submission")
+        if batch.status != S.FAILED:
+            raise ActionRefused(
+                f"Batch #{batch.pk} is {batch.get_status_display().lower()}; only a failed batch is retried.",
+                code="invalid_transition",
+            )
+        _require_before_cutoff(batch, "retried")
+        unsent = list(batch.rows.filter(instruction__isnull=True, status__in=["", InstructionStatus.UNKNOWN]))
+        if not unsent:
+            raise ActionRefused(f"Every row of batch #{batch.pk} was answered: nothing to send again.")
+        _check_rows(batch, unsent)
+        # A person decided to send these: the next attempt reads Clear Street's list first, and sends
+        # only what is not there.
+        BatchRow.objects.filter(pk__in=[row.pk for row in unsent]).update(status="", rejection_reason="")
         reason, batch.last_error = batch.last_error, ""
-        BATCHES.move(batch, S.APPROVED, actor=operator, action="retried", reason=reason)
+        batch.decided_by, batch.decided_at = checker, timezone.now()
+        batch.submit_attempts = 0
+        BATCHES.move(batch, S.APPROVED, actor=checker, approver=checker, action="retried", reason=reason)
         _queue_submit(batch)
     return batch
 
 
 def expire_batches() -> int:
-    """Batches not approved (or not sent) before their day's cutoff can never be: mark them expired."""
+    """Batches never approved whose cutoff passed can no longer be: expired, and on the attention
+    list until someone acknowledges them. An approved batch is never expired quietly: its
+    submission fails it, loudly, if it cannot be sent in time."""
     now = clock.now()
     expired = 0
-    candidates = Batch.objects.filter(status__in=Batch.UNSENT).values_list("pk", "business_date")
-    for batch_id, business_date in candidates:
-        cutoff = calendar.firm_cutoff(business_date)
-        if now <= cutoff:
-            continue
+    for batch_id in Batch.objects.filter(status__in=[S.DRAFT, S.PENDING_APPROVAL]).values_list(
+        "pk", flat=True
+    ):
         with transaction.atomic():
             batch = BATCHES.lock(batch_id)
-            if batch.status in Batch.UNSENT:
-                BATCHES.move(
-                    batch,
-                    S.EXPIRED,
-                    actor=SYSTEM,
-                    action="expired",
-                    reason=f"not sent before the {cutoff:%H:%M} ET cutoff",
-                )
-                expired += 1
+            if batch.status not in {S.DRAFT, S.PENDING_APPROVAL}:
+                continue
+            cutoff = batch_cutoff(batch)
+            if now <= cutoff:
+                continue
+            BATCHES.move(
+                batch,
+                S.EXPIRED,
+                actor=SYSTEM,
+                action="expired",
+                reason=f"not approved before its {cutoff:%H:%M} ET cutoff",
+            )
+            expired += 1
     return expired
+
+
+def acknowledge_batch(user: AnyUser, batch_id: int, reason: str) -> Batch:
+    return BATCHES.acknowledge(user, batch_id, reason)

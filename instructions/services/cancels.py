@@ -3,11 +3,14 @@ sent once, and followed to Clear Street's verdict through the mirror."""
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 
 from backoffice import jobs
+from backoffice.audit.services import resolve_interrupted_calls
 from backoffice.clearstreet.client import ClearStreetClient
-from backoffice.clearstreet.errors import ClearStreetError
+from backoffice.clearstreet.errors import ClearStreetError, MalformedResponse
 from backoffice.clearstreet.types import PositionInstruction as WireInstruction
 from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, execute_once, require_maker
 from instructions.models import CancelRequest, Instruction
@@ -16,6 +19,7 @@ from instructions.services.mirror import record_instructions
 from instructions.services.workflows import CANCELS, EXECUTE_CANCEL
 
 C = CancelRequest.Status
+logger = logging.getLogger(__name__)
 
 
 def request_cancel(user: AnyUser, instruction_pk: str, note: str = "") -> CancelRequest:
@@ -54,6 +58,10 @@ def withdraw_cancel(user: AnyUser, cancel_id: int) -> CancelRequest:
     return CANCELS.withdraw(user, cancel_id)
 
 
+def acknowledge_cancel(user: AnyUser, cancel_id: int, reason: str) -> CancelRequest:
+    return CANCELS.acknowledge(user, cancel_id, reason)
+
+
 def execute_cancel(cancel_id: int, *, celery_task_id: str | None = None) -> CancelRequest:
     """Ask Clear Street to cancel, once; the terminal state arrives later through the mirror."""
     return execute_once(
@@ -66,6 +74,7 @@ def execute_cancel(cancel_id: int, *, celery_task_id: str | None = None) -> Canc
 
 def _interrupted(cancel: CancelRequest) -> None:
     """A worker died mid-call: the instruction's own status will tell what happened."""
+    resolve_interrupted_calls(subject_type="cancel_request", subject_id=cancel.pk)
     cancel.error = "The answer was lost; the instruction's status from the next sync decides the outcome."
     CANCELS.move(cancel, C.CANCEL_REQUESTED, actor=SYSTEM, action="cancel_unconfirmed", reason=cancel.error)
 
@@ -77,6 +86,9 @@ def _send_cancel(cancel: CancelRequest, celery_task_id: str | None) -> CancelReq
             wire = client.cancel_instruction(instruction.account.number, instruction.pk)
     except ClearStreetError as exc:
         _settle_refusal(cancel.pk, exc)
+    except Exception as exc:  # a failure of ours, after the call may have gone: the sync will tell
+        logger.exception("cancel #%s: unexpected failure while sending", cancel.pk)
+        _settle_unconfirmed(cancel.pk, f"unexpected {exc.__class__.__name__}: {exc}")
     else:
         _settle_sent(cancel.pk, wire)
     return CancelRequest.objects.get(pk=cancel.pk)
@@ -91,7 +103,7 @@ def _settle_refusal(cancel_id: int, exc: ClearStreetError) -> None:
         if exc.status_code == 409:
             cancel.error = f"Clear Street says the instruction is already final: {exc.message}"
             CANCELS.move(cancel, C.CANCEL_FAILED, actor=SYSTEM, action="cancel_refused", reason=cancel.error)
-        elif exc.status_code is None:
+        elif exc.status_code is None or isinstance(exc, MalformedResponse):
             cancel.error = f"{exc} The cancel may have reached Clear Street; the next sync will show."
             CANCELS.move(
                 cancel, C.CANCEL_REQUESTED, actor=SYSTEM, action="cancel_unconfirmed", reason=cancel.error
@@ -99,6 +111,16 @@ def _settle_refusal(cancel_id: int, exc: ClearStreetError) -> None:
         else:
             cancel.error = str(exc)
             CANCELS.move(cancel, C.FAILED, actor=SYSTEM, action="cancel_failed", reason=cancel.error)
+
+
+def _settle_unconfirmed(cancel_id: int, why: str) -> None:
+    with transaction.atomic():
+        cancel = CANCELS.lock(cancel_id)
+        if cancel.status == C.SUBMITTING:
+            cancel.error = f"{why}. The cancel may have reached Clear Street; the next sync will show."
+            CANCELS.move(
+                cancel, C.CANCEL_REQUESTED, actor=SYSTEM, action="cancel_unconfirmed", reason=cancel.error
+            )
 
 
 def _settle_sent(cancel_id: int, wire: WireInstruction) -> None:

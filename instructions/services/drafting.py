@@ -15,17 +15,12 @@ from django.utils import timezone
 
 from backoffice import clock
 from backoffice.workflow import ActionRefused, AnyUser, require_maker
-from instructions import calendar, exercise
+from instructions import calendar
 from instructions.models import EXPIRY_DAY_ONLY, Batch, BatchRow, InstructionType
-from instructions.queries import (
-    claimed_contracts,
-    held_contracts,
-    position_snapshot,
-    price_of_underlying,
-    underlying_prices,
-)
+from instructions.queries import assess, claimed_contracts, cutoff_refusal, held_contracts, position_snapshot
 from instructions.services.workflows import BATCHES, batch_snapshot
 from positions.models import Account, Position
+from positions.queries import price_book
 
 S = Batch.Status
 
@@ -81,7 +76,8 @@ def validate_rows(
         raise BatchInvalid([RowError(0, "rows", "A batch needs at least one row.")])
     positions = Position.objects.in_bulk([s.position_id for s in specs])
     mine = [p for p in positions.values() if p.account_id == account.pk]
-    prices = underlying_prices(mine)
+    prices = price_book(mine, business_date)
+    now = clock.now()
     claims = claimed_contracts(account.pk, [p.instrument_id for p in mine], excluding_batch=batch_id)
     seen: set[str] = set()
     for index, spec in enumerate(specs):
@@ -140,36 +136,38 @@ def validate_rows(
         claimed = 0 if do_not_exercise else claims[position.instrument_id]
         allowed = max(held - claimed, 0)
         if not 1 <= quantity <= allowed:
-            detail = f"{held} held" + (
-                f", {claimed} already instructed or in other batches" if claimed else ""
-            )
+            errors.append(RowError(index, "quantity", _quantity_refusal(position, allowed, claimed)))
+            continue
+        assessment = assess(position, spec.instruction_type, quantity, prices)
+        refusal = cutoff_refusal(assessment, now)
+        if refusal:
+            errors.append(RowError(index, "instruction_type", refusal))
+            continue
+        if assessment.needs_override and not spec.override_reason.strip():
             errors.append(
                 RowError(
-                    index, "quantity", f"{label}: quantity must be from 1 to {allowed} contracts ({detail})."
+                    index,
+                    "override_reason",
+                    f"{assessment.why_against()}: an instruction against the money needs an override "
+                    "reason, which the checker reads.",
                 )
             )
             continue
-        price = price_of_underlying(prices, position)
-        if spec.instruction_type == InstructionType.EXERCISE:
-            otm = (
-                exercise.is_out_of_the_money(position.put_call, position.strike, price)
-                if position.put_call and position.strike is not None
-                else None  # a contract we cannot read is treated as one we cannot price
-            )
-            if otm is not False and not spec.override_reason.strip():
-                why = "is out of the money" if otm else "has no underlying price in the book"
-                errors.append(
-                    RowError(
-                        index,
-                        "override_reason",
-                        f"{label} {why}: exercising it needs an override with a reason.",
-                    )
-                )
-                continue
-        valid.append((spec, position, quantity, position_snapshot(position, price)))
+        valid.append((spec, position, quantity, position_snapshot(position, assessment.price)))
     if errors:
         raise BatchInvalid(errors)
     return valid
+
+
+def _quantity_refusal(position: Position, allowed: int, claimed: int) -> str:
+    """The real figures: what is held, what of it is available, what others already claim."""
+    held, available = int(position.quantity), int(position.available_quantity)
+    detail = f"{held} held" if held == available else f"{held} held, {available} available"
+    if claimed:
+        detail += f", {claimed} already instructed or in other batches"
+    if allowed == 0:
+        return f"{position.symbol}: no contract can be instructed now ({detail})."
+    return f"{position.symbol}: quantity must be from 1 to {allowed} contracts ({detail})."
 
 
 def _new_key(account: Account) -> str:
@@ -198,12 +196,14 @@ def _write_rows(batch: Batch, validated: list[ValidRow]) -> None:
     )
 
 
-def require_open_window(business_date: date) -> None:
-    """Drafting, approval and retries stop at the firm's cutoff of the batch's day."""
-    if clock.now() > calendar.firm_cutoff(business_date):
+def require_open_day(business_date: date) -> None:
+    """Nothing at all is drafted once the last cutoff of the day (the contrary one) has passed; until
+    then each row is held to the cutoff that governs it (``validate_rows``)."""
+    last = calendar.contrary_cutoff(business_date)
+    if clock.now() > last:
         raise ActionRefused(
-            f"The firm's cutoff for {business_date:%a %d %b} has passed "
-            f"({calendar.firm_cutoff(business_date):%H:%M} ET): no more instructions for that day.",
+            f"The last cutoff for {business_date:%a %d %b} has passed ({last:%H:%M} ET): "
+            "no more instructions for that day.",
             code="past_cutoff",
         )
 
@@ -217,7 +217,7 @@ def create_batches(
     """
     maker = require_maker(user, "draft instruction batches")
     business_date = clock.business_date()
-    require_open_window(business_date)
+    require_open_day(business_date)
     validated = []
     for account, specs in groups:
         try:
@@ -240,6 +240,14 @@ def create_batches(
 
 def create_batch(user: AnyUser, account: Account, specs: Sequence[RowSpec], note: str = "") -> Batch:
     return create_batches(user, [(account, specs)], note)[0]
+
+
+def _specs_of(batch: Batch) -> list[RowSpec]:
+    """The batch's rows as the maker asked for them, to be checked again."""
+    return [
+        RowSpec(r.position_id or 0, r.instruction_type, r.quantity, r.override_reason)
+        for r in batch.rows.all()
+    ]
 
 
 def _require_maker_of(user: AnyUser, batch: Batch, action: str) -> User:
@@ -265,10 +273,7 @@ def update_batch(
                 f"Batch #{batch.pk} is {batch.get_status_display().lower()}; it can no longer be edited."
             )
         if specs is None:
-            specs = [
-                RowSpec(r.position_id or 0, r.instruction_type, r.quantity, r.override_reason)
-                for r in batch.rows.all()
-            ]
+            specs = _specs_of(batch)
         validated = validate_rows(batch.account, specs, business_date=batch.business_date, batch_id=batch.pk)
         before = batch_snapshot(batch)
         _write_rows(batch, validated)
@@ -288,7 +293,8 @@ def submit_for_approval(user: AnyUser, batch_id: int) -> Batch:
     with transaction.atomic():
         batch = BATCHES.lock(batch_id)
         maker = _require_maker_of(user, batch, "submit it for approval")
-        require_open_window(batch.business_date)
+        require_open_day(batch.business_date)
+        validate_rows(batch.account, _specs_of(batch), business_date=batch.business_date, batch_id=batch.pk)
         batch.submitted_for_approval_at = timezone.now()
         BATCHES.move(batch, S.PENDING_APPROVAL, actor=maker, action="submitted_for_approval")
     return batch

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from backoffice.workflow import Workflow
-from instructions.models import Batch, CancelRequest
+from instructions.models import Batch, CancelRequest, InstructionStatus
 
 
 def batch_snapshot(batch: Batch) -> dict[str, Any]:
@@ -44,6 +44,13 @@ BATCHES = Workflow[Batch](
     rejected=Batch.Status.REJECTED,
     withdrawn=Batch.Status.WITHDRAWN,
     sending=Batch.Status.SUBMITTING,
+    needs_attention=lambda batch: (
+        batch.status in Batch.NEEDS_ATTENTION
+        or (
+            batch.status not in Batch.OPEN
+            and batch.rows.filter(status=InstructionStatus.UNKNOWN, instruction__isnull=True).exists()
+        )
+    ),
     maker_field="created_by",
     related=("account",),
 )
@@ -60,6 +67,7 @@ CANCELS = Workflow[CancelRequest](
     rejected=CancelRequest.Status.REJECTED,
     withdrawn=CancelRequest.Status.WITHDRAWN,
     sending=CancelRequest.Status.SUBMITTING,
+    needs_attention=lambda cancel: cancel.status in CancelRequest.NEEDS_ATTENTION,
     related=("instruction__account",),
 )
 

@@ -3,17 +3,21 @@
 - ``sync``: following accounts, and syncing their books from Clear Street, every page or nothing.
 - ``mirror``: the write engine a sync drives (COPY, fingerprints, one upsert per page).
 - ``closes``: closing a position, or an account, under four eyes.
+- ``prices``: the desk's official closing prices of underlyings.
 """
 
 from positions.services.closes import (
     CLOSES,
     EXECUTE_CLOSE,
+    acknowledge_close,
     approve_close,
     execute_close,
     reject_close,
     request_close,
+    resume_unfinished_closes,
     withdraw_close,
 )
+from positions.services.prices import PriceLine, PricesInvalid, record_official_closes
 from positions.services.sync import (
     SYNC_POSITIONS,
     register_account,
@@ -26,13 +30,18 @@ __all__ = [
     "CLOSES",
     "EXECUTE_CLOSE",
     "SYNC_POSITIONS",
+    "PriceLine",
+    "PricesInvalid",
+    "acknowledge_close",
     "approve_close",
     "execute_close",
+    "record_official_closes",
     "register_account",
     "reject_close",
     "request_close",
     "request_sync",
     "request_syncs",
+    "resume_unfinished_closes",
     "run_sync",
     "withdraw_close",
 ]

@@ -3,20 +3,26 @@ approved by a checker, sent to Clear Street once, and the orders it returns kept
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from backoffice import jobs
+from backoffice.audit.services import resolve_interrupted_calls
 from backoffice.clearstreet.client import ClearStreetClient
-from backoffice.clearstreet.errors import ClearStreetError, UpstreamTransportError
+from backoffice.clearstreet.errors import ClearStreetError, MalformedResponse, UpstreamTransportError
 from backoffice.clearstreet.types import Order as WireOrder
 from backoffice.clearstreet.types import OrderList
 from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, Workflow, execute_once, require_maker
 from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position
 
 C = CloseRequest.Status
+logger = logging.getLogger(__name__)
 # The task an approved close is handed to (``backoffice.jobs``); positions.tasks registers under it.
 EXECUTE_CLOSE = "positions.execute_close"
 
@@ -43,6 +49,7 @@ CLOSES = Workflow[CloseRequest](
     rejected=C.REJECTED,
     withdrawn=C.WITHDRAWN,
     sending=C.SUBMITTING,
+    needs_attention=lambda request: request.status in CloseRequest.NEEDS_ATTENTION,
     related=("account",),
 )
 
@@ -103,6 +110,10 @@ def withdraw_close(user: AnyUser, request_id: int) -> CloseRequest:
     return CLOSES.withdraw(user, request_id)
 
 
+def acknowledge_close(user: AnyUser, request_id: int, reason: str) -> CloseRequest:
+    return CLOSES.acknowledge(user, request_id, reason)
+
+
 def execute_close(request_id: int, *, celery_task_id: str | None = None) -> CloseRequest:
     """Send an approved close to Clear Street once, and keep the orders it returns.
 
@@ -117,11 +128,13 @@ def execute_close(request_id: int, *, celery_task_id: str | None = None) -> Clos
 
 
 def _interrupted(request: CloseRequest) -> None:
+    """A worker died mid-call: the close may or may not have reached Clear Street. Never resent."""
+    resolve_interrupted_calls(subject_type="close_request", subject_id=request.pk)
     request.error = (
         "The worker stopped while this close was being sent; Clear Street may or may not have "
         "received it. Check the account's orders before requesting another close."
     )
-    CLOSES.move(request, C.FAILED, actor=SYSTEM, action="failed", reason=request.error)
+    CLOSES.move(request, C.UNKNOWN, actor=SYSTEM, action="outcome_unknown", reason=request.error)
 
 
 def _send_close(request: CloseRequest, celery_task_id: str | None) -> CloseRequest:
@@ -135,16 +148,27 @@ def _send_close(request: CloseRequest, celery_task_id: str | None) -> CloseReque
                 result = client.close_position(
                     account_number, request.instrument_id, cancel_orders=request.cancel_orders
                 )
-    except ClearStreetError as exc:
-        unknown = isinstance(exc, UpstreamTransportError)
-        request.request_id = exc.request_id or ""
-        request.error = (
-            f"{exc} The close may or may not have reached Clear Street: check the orders before trying again."
-            if unknown
-            else str(exc)
+    except Exception as exc:
+        # No answer, an answer we cannot read, or a failure of ours after the call may have gone:
+        # the outcome is unknown and a person checks the orders. A clear refusal is a failure.
+        refused = (
+            isinstance(exc, ClearStreetError)
+            and not isinstance(exc, UpstreamTransportError | MalformedResponse)
+            and exc.status_code is not None
         )
+        if not isinstance(exc, ClearStreetError):
+            logger.exception("close #%s: unexpected failure while sending", request.pk)
+        request.request_id = getattr(exc, "request_id", None) or ""
         with transaction.atomic():
-            CLOSES.move(request, C.FAILED, actor=SYSTEM, action="failed", reason=request.error)
+            if refused:
+                request.error = str(exc)
+                CLOSES.move(request, C.FAILED, actor=SYSTEM, action="failed", reason=request.error)
+            else:
+                request.error = (
+                    f"{exc.__class__.__name__}: {exc}. The close may or may not have reached Clear Street: "
+                    "check the account's orders before requesting another."
+                )
+                CLOSES.move(request, C.UNKNOWN, actor=SYSTEM, action="outcome_unknown", reason=request.error)
         return request
     with transaction.atomic():
         for wire in result.orders:
@@ -174,3 +198,21 @@ def _store_order(request: CloseRequest, wire: WireOrder) -> Order:
         },
     )
     return order
+
+
+def resume_unfinished_closes() -> int:
+    """Hand on again every approved close whose task was lost, and every close a worker left
+    ``submitting`` (which then ends as unknown: never resent). See instructions' resume."""
+    now = timezone.now()
+    waited = timedelta(seconds=settings.RESUME_AFTER_SECONDS)
+    call_limit = timedelta(seconds=settings.CLEAR_STREET_TIMEOUT_SECONDS * 3 + 30)
+    stuck = CloseRequest.objects.filter(
+        Q(status=C.APPROVED, decided_at__lt=now - waited)
+        | Q(status=C.SUBMITTING, decided_at__lt=now - call_limit)
+    )
+    count = 0
+    for close_id in stuck.values_list("pk", flat=True):
+        if not jobs.handed_since(EXECUTE_CLOSE, [close_id], now - waited):
+            jobs.enqueue(EXECUTE_CLOSE, close_id)
+            count += 1
+    return count

@@ -10,6 +10,7 @@ from django.test import Client
 
 from backoffice import roles
 from backoffice.audit import services
+from backoffice.audit.context import CONTEXT_KEYS, audit_context
 from backoffice.audit.models import AuditEntry
 
 AUDIT_DBS = ["default", "audit"]
@@ -43,14 +44,22 @@ def compliance_client(client_for: Callable[[str | None], Client]) -> Client:
     return client_for(roles.COMPLIANCE)
 
 
+REQUEST_FIELDS = ("method", "path", "query", "request_headers", "request_body", "attempt", "account_id")
+
+
 def call(**overrides: Any) -> AuditEntry:
-    """One upstream call with a unique request_id, unless the test names its own values."""
+    """One upstream call with a unique request_id, unless the test names its own values.
+
+    Attribution (actor, approver, subject...) is given the way the client's callers give it: in an
+    audit context around the call, which wins over any context the test itself opened.
+    """
     values: dict[str, Any] = {
         "method": "GET",
         "path": "/v1/accounts/100/positions",
         "query": {"page_size": 50},
         "request_headers": {"Accept": "application/json"},
         "request_body": None,
+        "attempt": 1,
         "status_code": 200,
         "response_body": {"data": []},
         "response_text": None,
@@ -58,7 +67,9 @@ def call(**overrides: Any) -> AuditEntry:
         "duration_ms": 12.5,
         "error_class": None,
         "error_message": None,
-        "attempt": 1,
     }
+    attribution = {key: overrides.pop(key) for key in list(overrides) if key in CONTEXT_KEYS}
     values.update(overrides)
-    return services.record_upstream_call(**values)
+    request = services.CallRequest(**{name: values.pop(name) for name in REQUEST_FIELDS if name in values})
+    with audit_context(**attribution):
+        return services.record_upstream_call(request, **values)

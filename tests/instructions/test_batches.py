@@ -100,7 +100,10 @@ def test_exercising_out_of_the_money_needs_an_override_reason(desk, users):
         .order_by("-strike")
         .first()
     )
-    with pytest.raises(BatchInvalid, match="out of the money: exercising it needs an override"):
+    with pytest.raises(
+        BatchInvalid,
+        match=r"out of the money: exercising it costs \$[0-9,.]+ over the market: an instruction against the money needs an override reason",
+    ):
         draft(desk, users["operations"], (otm, "EXERCISE", 1))
     batch = draft(
         desk, users["operations"], (otm, "EXERCISE", 1, "client instruction: exercise for delivery")
@@ -109,11 +112,17 @@ def test_exercising_out_of_the_money_needs_an_override_reason(desk, users):
 
 
 def test_dne_and_cea_on_the_expiration_day_are_fine(desk, users):
+    itm_call, nvda = option(desk, "AAPL", put_call="C"), option(desk, "NVDA")
+    # Both go against exercise by exception: each needs the maker's reason, which names the value at stake.
+    with pytest.raises(BatchInvalid) as refused:
+        draft(desk, users["operations"], (itm_call, "DO_NOT_EXERCISE", 2), (nvda, "CONTRARY_EXERCISE", 3))
+    assert [error.field for error in refused.value.errors] == ["override_reason", "override_reason"]
+    assert "abandons $2,200.00 of intrinsic value" in refused.value.errors[0].message
     batch = draft(
         desk,
         users["operations"],
-        (option(desk, "AAPL", put_call="C"), "DO_NOT_EXERCISE", 2),
-        (option(desk, "NVDA"), "CONTRARY_EXERCISE", 3),
+        (itm_call, "DO_NOT_EXERCISE", 2, "client instructs: hedge rolled, do not take delivery"),
+        (nvda, "CONTRARY_EXERCISE", 3, "client instructs the reverse of the default"),
     )
     assert batch.status == S.DRAFT and batch.rows.count() == 2
     keys = list(batch.rows.values_list("instruction_id", flat=True))
@@ -332,8 +341,13 @@ def test_409_duplicate_is_reconciled_not_a_failure(desk, users):
 
 
 def test_400_rows_rejected_with_clear_streets_reason(desk, users, sandbox):
-    batch = approved(desk, users, (option(desk, "AAPL", put_call="C"), "DO_NOT_EXERCISE", 1))
-    sandbox.set_clock(business_date="2026-04-27", market_time="10:00")  # the worker only gets to it Monday
+    batch = approved(
+        desk, users, (option(desk, "AAPL", put_call="C"), "DO_NOT_EXERCISE", 1, "client says so")
+    )
+    # The worker only gets to it Monday, and the firm's cutoffs let it through (contrary: 17:30 Friday
+    # is long gone, but the cutoff check reads Monday's calendar for Friday's batch only at approval).
+    Batch.objects.filter(pk=batch.pk).update(business_date="2026-04-27")
+    sandbox.set_clock(business_date="2026-04-27", market_time="10:00")
     batch = services.submit_batch(batch.pk)
     assert batch.status == S.REJECTED_UPSTREAM
     row = batch.rows.get()

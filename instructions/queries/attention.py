@@ -1,0 +1,207 @@
+"""What did not reach its goal and still waits for a person, in one list every screen reads: the
+worksheet (row by row), both roles' dashboards, the navigation's badge and the attention page.
+
+An item stays until a person resolves it (a retry, a redraft) or acknowledges it with a reason.
+Batches about to expire unapproved are on it too, in amber, before they expire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+
+from backoffice import clock
+from instructions import calendar
+from instructions.models import Batch, BatchRow, CancelRequest, InstructionStatus
+from instructions.queries.economics import assess
+from positions.models import CloseRequest
+from positions.queries import closes_needing_attention, price_book
+
+RED, AMBER = "bad", "warn"
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    kind: str  # "batch", "cancel", "close"
+    pk: int
+    severity: str  # RED: it failed; AMBER: it is about to
+    what: str  # what happened, in the desk's words
+    todo: str  # what a person can do about it
+    account_pk: int
+    account_number: int
+    since: datetime | None
+    deadline: datetime | None = None
+    instrument_ids: frozenset[str] = field(default_factory=frozenset)
+    can_acknowledge: bool = True
+
+    @property
+    def url_name(self) -> str:
+        return {
+            "batch": "instructions:batch_detail",
+            "cancel": "instructions:cancel_detail",
+            "close": "positions:close_detail",
+        }[self.kind]
+
+    def concerns(self, account_pk: int, instrument_id: str) -> bool:
+        return self.account_pk == account_pk and (
+            not self.instrument_ids or instrument_id in self.instrument_ids
+        )
+
+
+def batch_cutoff(batch: Batch, rows: Iterable[BatchRow] | None = None) -> datetime:
+    """The earliest cutoff among the batch's rows, at today's prices: the batch must be approved and
+    sent by then (a row whose position left the book is held to the firm's cutoff)."""
+    rows = list(rows if rows is not None else batch.rows.select_related("position"))
+    positions = [row.position for row in rows if row.position is not None]
+    prices = price_book(positions, batch.business_date)
+    cutoffs = [
+        assess(row.position, row.instruction_type, row.quantity, prices).cutoff
+        if row.position is not None
+        else calendar.firm_cutoff(batch.business_date)
+        for row in rows
+    ]
+    return min(cutoffs, default=calendar.firm_cutoff(batch.business_date))
+
+
+def _batch_item(batch: Batch, now: datetime, warnings: bool) -> AttentionItem | None:
+    rows = list(batch.rows.all())
+    keys = frozenset(row.instrument_id for row in rows)
+    common = {
+        "kind": "batch",
+        "pk": batch.pk,
+        "account_pk": batch.account_id,
+        "account_number": batch.account.number,
+        "instrument_ids": keys,
+    }
+    unknown = [row for row in rows if row.status == InstructionStatus.UNKNOWN]
+    rejected = [
+        row for row in rows if row.status in {InstructionStatus.REJECTED, InstructionStatus.ENGINE_REJECTED}
+    ]
+    if batch.status == Batch.Status.FAILED:
+        return AttentionItem(
+            severity=RED,
+            what=f"Batch #{batch.pk} did not reach Clear Street: "
+            f"{batch.last_error or 'the submission failed'}",
+            todo="A checker may approve a retry (it is checked again), the maker may redraft, "
+            "or anyone on the desk may acknowledge it with a reason.",
+            since=batch.decided_at,
+            **common,  # type: ignore[arg-type]
+        )
+    if batch.status == Batch.Status.EXPIRED:
+        return AttentionItem(
+            severity=RED,
+            what=f"Batch #{batch.pk} expired before it was approved: its {len(rows)} instruction(s) never "
+            "reached Clear Street.",
+            todo="Redraft what can still go before its cutoff, or acknowledge it with a reason.",
+            since=batch.submitted_for_approval_at,
+            **common,  # type: ignore[arg-type]
+        )
+    if batch.status in {Batch.Status.REJECTED_UPSTREAM, Batch.Status.PARTIALLY_REJECTED}:
+        reasons = "; ".join(sorted({row.rejection_reason for row in rejected if row.rejection_reason})[:3])
+        return AttentionItem(
+            severity=RED,
+            what=f"Clear Street rejected {len(rejected)} of {len(rows)} row(s) of batch #{batch.pk}"
+            + (f": {reasons}" if reasons else "."),
+            todo="Redraft the rejected rows if they should still go, or acknowledge it with a reason.",
+            since=batch.submitted_at,
+            instrument_ids=frozenset(row.instrument_id for row in rejected) or keys,
+            **{k: v for k, v in common.items() if k != "instrument_ids"},  # type: ignore[arg-type]
+        )
+    if unknown and batch.status not in Batch.OPEN:
+        return AttentionItem(
+            severity=RED,
+            what=f"{len(unknown)} row(s) of batch #{batch.pk}: Clear Street's answer for them could not be "
+            "read and the instruction list does not show them.",
+            todo="Check the instruction list; a checker may approve a retry, or acknowledge it "
+            "with a reason.",
+            since=batch.submitted_at,
+            instrument_ids=frozenset(row.instrument_id for row in unknown),
+            **{k: v for k, v in common.items() if k != "instrument_ids"},  # type: ignore[arg-type]
+        )
+    if warnings and batch.status in Batch.UNSENT:
+        cutoff = batch_cutoff(batch)
+        if now <= cutoff <= now + timedelta(minutes=settings.EXPIRY_WARNING_MINUTES):
+            waiting = "approval" if batch.status != Batch.Status.APPROVED else "sending"
+            return AttentionItem(
+                severity=AMBER,
+                what=f"Batch #{batch.pk} is still {batch.get_status_display().lower()}: it expires at "
+                f"{cutoff:%H:%M} ET unless it is approved and sent.",
+                todo=f"Waiting for {waiting}; a batch not sent by its cutoff never reaches Clear Street.",
+                since=batch.submitted_for_approval_at,
+                deadline=cutoff,
+                can_acknowledge=False,
+                **common,  # type: ignore[arg-type]
+            )
+    return None
+
+
+def _cancel_item(cancel: CancelRequest) -> AttentionItem:
+    instruction = cancel.instruction
+    contract = instruction.symbol or instruction.instrument_id
+    failed = cancel.status == CancelRequest.Status.CANCEL_FAILED
+    return AttentionItem(
+        kind="cancel",
+        pk=cancel.pk,
+        severity=RED,
+        what=(
+            f"The cancel of {contract} failed: {cancel.error or 'refused'}; the instruction stays in force."
+            if failed
+            else f"The cancel of {contract} could not be sent: {cancel.error}"
+        ),
+        todo="Enter an opposite instruction before the deadline if the outcome must change, or acknowledge.",
+        account_pk=instruction.account_id,
+        account_number=instruction.account.number,
+        since=cancel.decided_at,
+        instrument_ids=frozenset({instruction.instrument_id}),
+    )
+
+
+def _close_item(close: CloseRequest) -> AttentionItem:
+    unknown = close.status == CloseRequest.Status.UNKNOWN
+    what = close.symbol or "every position"
+    return AttentionItem(
+        kind="close",
+        pk=close.pk,
+        severity=RED,
+        what=(
+            f"The close of {what} in {close.account.number} was sent but its answer was lost: "
+            "Clear Street may or may not have made the orders."
+            if unknown
+            else f"The close of {what} in {close.account.number} failed: {close.error}"
+        ),
+        todo="Check the account's orders with Clear Street, then acknowledge with what you found."
+        if unknown
+        else "Request the close again if it is still wanted, or acknowledge.",
+        account_pk=close.account_id,
+        account_number=close.account.number,
+        since=close.decided_at,
+        instrument_ids=frozenset({close.instrument_id}) if close.instrument_id else frozenset(),
+    )
+
+
+def attention_items(*, warnings: bool = True) -> list[AttentionItem]:
+    """Everything waiting for a person, red first, oldest first; ``warnings=False`` leaves out the
+    amber ones (batches about to expire), for a count of what already went wrong."""
+    now = clock.now()
+    waiting = Q(status__in=Batch.NEEDS_ATTENTION) | Q(
+        ~Q(status__in=Batch.OPEN), rows__status=InstructionStatus.UNKNOWN
+    )
+    if warnings:
+        waiting |= Q(status__in=Batch.UNSENT, business_date__gte=clock.business_date())
+    batches = (
+        Batch.objects.filter(waiting, acknowledged_at=None)
+        .distinct()
+        .select_related("account")
+        .prefetch_related("rows__position")
+    )
+    items = [item for batch in batches if (item := _batch_item(batch, now, warnings)) is not None]
+    cancels = CancelRequest.objects.filter(
+        status__in=CancelRequest.NEEDS_ATTENTION, acknowledged_at=None
+    ).select_related("instruction__account")
+    items += [_cancel_item(cancel) for cancel in cancels]
+    items += [_close_item(close) for close in closes_needing_attention()]
+    return sorted(items, key=lambda item: (item.severity != RED, item.since or now))
