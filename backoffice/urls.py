@@ -18,6 +18,7 @@ positions_with_detail = [path("<int:pk>/", position_detail, name="detail"), *pos
 urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    path("clock/", views.market_clock, name="market_clock"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("positions/", include((positions_with_detail, "positions"))),

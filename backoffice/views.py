@@ -1,4 +1,4 @@
-"""Health and the error pages."""
+"""Health, the market's clock for the pages' countdowns, and the error pages."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from backoffice import clock
 from backoffice.health import run_checks
+from backoffice.middleware import json_endpoint
 
 
 def _monitor_token_ok(request: HttpRequest) -> bool:
@@ -33,6 +35,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "checks": {c.name: {"ok": c.ok, "detail": c.detail, "ms": c.milliseconds} for c in checks},
     }
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+@json_endpoint
+@never_cache
+@require_GET
+def market_clock(request: HttpRequest) -> JsonResponse:
+    """The market's "now" (the sandbox's clock in a rehearsal), so countdowns tick on the right time."""
+    now = clock.now()
+    return JsonResponse({"now": now.isoformat(), "business_date": clock.business_date().isoformat()})
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

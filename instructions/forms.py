@@ -55,6 +55,7 @@ class ReasonForm(forms.Form):
 class WorksheetForm(forms.Form):
     day = forms.DateField(required=False, label="Expiration", widget=forms.DateInput(attrs={"type": "date"}))
     account = forms.ChoiceField(required=False, label="Account")
+    underlying = forms.CharField(required=False, max_length=32, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, accounts: list[Account], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

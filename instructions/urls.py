@@ -14,6 +14,8 @@ urlpatterns = [
     path("batches/<int:pk>/approve/", views.batch_approve, name="batch_approve"),
     path("batches/<int:pk>/reject/", views.batch_reject, name="batch_reject"),
     path("batches/<int:pk>/retry/", views.batch_retry, name="batch_retry"),
+    path("batches/<int:pk>/acknowledge/", views.batch_acknowledge, name="batch_acknowledge"),
+    path("attention/", views.attention, name="attention"),
     path("approvals/", views.approvals, name="approvals"),
     path("mirror/", views.instruction_list, name="instruction_list"),
     path("mirror/<str:pk>/", views.instruction_detail, name="instruction_detail"),
@@ -22,5 +24,6 @@ urlpatterns = [
     path("cancels/<int:pk>/approve/", views.cancel_approve, name="cancel_approve"),
     path("cancels/<int:pk>/reject/", views.cancel_reject, name="cancel_reject"),
     path("cancels/<int:pk>/withdraw/", views.cancel_withdraw, name="cancel_withdraw"),
+    path("cancels/<int:pk>/acknowledge/", views.cancel_acknowledge, name="cancel_acknowledge"),
     path("worksheet/", views.worksheet, name="worksheet"),
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -11,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backoffice import roles
+from backoffice import clock, roles
 from backoffice.inputs import whole_number, whole_numbers
 from backoffice.pages import carry_out, refused
 from backoffice.workflow import ActionRefused
@@ -23,6 +25,7 @@ from positions.models import Account, Position
 view_book = permission_required(roles.VIEW_BOOK, raise_exception=True)
 maker_only = permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
 checker_only = permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
+desk_only = permission_required([roles.VIEW_BOOK], raise_exception=True)  # the service checks the role
 
 
 # --- batches -------------------------------------------------------------------------------------
@@ -82,6 +85,55 @@ def _positions_for(formset) -> dict[int, Position]:
     return Position.objects.select_related("account").in_bulk(whole_numbers([str(i or "") for i in ids]))
 
 
+def _redraft_rows(user_pk: int | None, batch_pk: int | None) -> list[dict[str, object]]:
+    """The rows of a maker's batch that did not go (never sent, rejected, or unknown), as they were."""
+    if batch_pk is None:
+        return []
+    batch = Batch.objects.filter(pk=batch_pk, created_by_id=user_pk).first()
+    if batch is None:
+        return []
+    return [
+        {
+            "position_id": row.position_id,
+            "instruction_type": row.instruction_type,
+            "quantity": row.quantity,
+            "override_reason": row.override_reason,
+        }
+        for row in batch.rows.filter(instruction__isnull=True, position__isnull=False)
+    ]
+
+
+def _form_page(request: HttpRequest, formset: Any, note: BatchNoteForm, batch: Batch | None) -> HttpResponse:
+    """The batch form, each row saying what can still be drafted on it now and why the rest cannot;
+    a fresh form offers only the instruction types still possible."""
+    positions = _positions_for(formset)
+    guidance = queries.guidance(list(positions.values()), clock.now())
+    for form in formset.forms:
+        position = positions.get(_whole(form.initial.get("position_id")) or 0)
+        refusals = guidance.get(position.pk, {}) if position else {}
+        possible = [(kind, label) for kind, label in InstructionType.choices if not refusals.get(kind)]
+        if not form.is_bound and possible:
+            form.fields["instruction_type"].choices = possible
+            if form.initial.get("instruction_type") not in dict(possible):
+                form.initial["instruction_type"] = possible[0][0]
+    return render(
+        request,
+        "instructions/batch_form.html",
+        {
+            "formset": formset,
+            "note_form": note,
+            "positions": positions,
+            "guidance": guidance,
+            "batch": batch,
+            "redraft": request.GET.get("redraft") or request.POST.get("redraft", ""),
+        },
+    )
+
+
+def _whole(raw: object) -> int | None:
+    return whole_number(str(raw)) if raw is not None else None
+
+
 @maker_only
 @require_http_methods(["GET", "POST"])
 def batch_new(request: HttpRequest) -> HttpResponse:
@@ -115,6 +167,12 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             except ActionRefused as exc:
                 messages.error(request, exc.message)
             else:
+                replaced = whole_number(request.POST.get("redraft", ""))
+                if replaced is not None:
+                    drafted = ", ".join(f"#{batch.pk}" for batch in created)
+                    # Acknowledged meanwhile, or nothing to acknowledge: the new batch stands all the same.
+                    with contextlib.suppress(ActionRefused):
+                        services.acknowledge_batch(request.user, replaced, f"redrafted as batch {drafted}")
                 if len(created) == 1:
                     messages.success(
                         request, f"Batch #{created[0].pk} drafted. Review it, then submit it for approval."
@@ -127,7 +185,9 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         instruction_type = request.GET.get("type", InstructionType.EXERCISE)
         if instruction_type not in InstructionType.values:
             instruction_type = InstructionType.EXERCISE
-        initial = _initial_rows(ids, instruction_type)
+        initial = _redraft_rows(
+            request.user.pk, whole_number(request.GET.get("redraft", ""))
+        ) or _initial_rows(ids, instruction_type)
         if not initial:
             messages.error(
                 request, "Select one or more option positions first, on the book or the worksheet."
@@ -135,11 +195,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             return redirect("positions:list")
         formset = BatchRowFormSet(initial=initial, prefix="rows")
         note = BatchNoteForm()
-    return render(
-        request,
-        "instructions/batch_form.html",
-        {"formset": formset, "note_form": note, "positions": _positions_for(formset), "batch": None},
-    )
+    return _form_page(request, formset, note, None)
 
 
 @maker_only
@@ -159,16 +215,7 @@ def batch_edit(request: HttpRequest, pk: int) -> HttpResponse:
             except services.BatchInvalid as invalid:
                 _mark_rows(kept, invalid)
                 messages.error(request, "Not saved: fix the rows marked below.")
-                return render(
-                    request,
-                    "instructions/batch_form.html",
-                    {
-                        "formset": formset,
-                        "note_form": note,
-                        "positions": _positions_for(formset),
-                        "batch": batch,
-                    },
-                )
+                return _form_page(request, formset, note, batch)
             except ActionRefused as exc:
                 return refused(request, exc, reverse("instructions:batch_edit", args=[pk]))
             messages.success(
@@ -201,35 +248,42 @@ def batch_edit(request: HttpRequest, pk: int) -> HttpResponse:
             prefix="rows",
         )
         note = BatchNoteForm(initial={"note": batch.note})
-    return render(
-        request,
-        "instructions/batch_form.html",
-        {"formset": formset, "note_form": note, "positions": _positions_for(formset), "batch": batch},
-    )
+    return _form_page(request, formset, note, batch)
 
 
 @view_book
 @require_GET
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The batch with each row's economics, what needs attention, and what this person may do now;
+    ``?part=live`` is the part the page refreshes (status, rows' answers, attention)."""
     batch = queries.batch(pk)
     if batch is None:
         raise Http404("No such batch")
     drifts = queries.position_changes(batch) if batch.status == Batch.Status.PENDING_APPROVAL else []
-    drift_by_symbol: dict[str, list] = defaultdict(list)
+    drift_by_symbol: dict[str, list[queries.PositionDrift]] = defaultdict(list)
     for drift in drifts:
         drift_by_symbol[drift.symbol].append(drift)
-    return render(
-        request,
-        "instructions/batch_detail.html",
-        {
-            "batch": batch,
-            "rows": [(row, drift_by_symbol.get(row.symbol, [])) for row in batch.rows.all()],
-            "drifts": drifts,
-            "approve_form": ApproveForm(initial={"version": batch.version}),
-            "reason_form": ReasonForm(),
-            "editable": batch.editable_by(request.user),
-        },
-    )
+    review = queries.review(batch)
+    now = clock.now()
+    attention = [item for item in queries.attention_items() if item.kind == "batch" and item.pk == batch.pk]
+    is_maker = batch.created_by_id == request.user.pk
+    context = {
+        "batch": batch,
+        "review": review,
+        "rows": [(line, drift_by_symbol.get(line.row.symbol, [])) for line in review.rows],
+        "drifts": drifts,
+        "attention": attention,
+        "approve_form": ApproveForm(initial={"version": batch.version}),
+        "reason_form": ReasonForm(),
+        "editable": batch.editable_by(request.user),
+        "is_maker": is_maker,
+        "past_cutoff": now > review.cutoff,
+        "can_retry": batch.status == Batch.Status.FAILED and not is_maker and now <= review.cutoff,
+        "can_redraft": is_maker and (batch.status in Batch.NEEDS_ATTENTION) and not batch.is_acknowledged,
+        "live_url": f"{reverse('instructions:batch_detail', args=[pk])}?part=live",
+    }
+    template = "instructions/_batch_live.html" if request.GET.get("part") == "live" else None
+    return render(request, template or "instructions/batch_detail.html", context)
 
 
 @maker_only
@@ -277,24 +331,50 @@ def batch_reject(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required(roles.OPERATE_SYSTEM, raise_exception=True)
+@checker_only
 @require_POST
 def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return _batch_action(
-        request, pk, lambda: services.retry_batch(request.user, pk), "Sending the batch again."
+        request,
+        pk,
+        lambda: services.retry_batch(request.user, pk),
+        "Retry approved: the batch is being sent again; rows Clear Street already has are not resent.",
+    )
+
+
+@desk_only
+@require_POST
+def batch_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("reason", "")
+    return _batch_action(
+        request, pk, lambda: services.acknowledge_batch(request.user, pk, reason), "Acknowledged."
     )
 
 
 @view_book
 @require_GET
 def approvals(request: HttpRequest) -> HttpResponse:
-    """The checker's queue: pending batches and cancels, oldest first."""
-    pending = list(queries.pending_batches())
-    return render(
-        request,
-        "instructions/approvals.html",
-        {"batches": pending, "cancels": queries.pending_cancels()},
+    """The checker's queue: pending batches by the cutoff that governs them (soonest first), then
+    cancels; ``?part=queue`` is the part the page refreshes."""
+    pending = sorted(
+        ((batch, queries.batch_cutoff(batch)) for batch in queries.pending_batches()),
+        key=lambda pair: (pair[1], pair[0].submitted_for_approval_at or pair[0].created_at),
     )
+    context = {
+        "pending": pending,
+        "cancels": queries.pending_cancels(),
+        "now": clock.now(),
+        "queue_url": f"{reverse('instructions:approvals')}?part=queue",
+    }
+    template = "instructions/_approval_queue.html" if request.GET.get("part") == "queue" else None
+    return render(request, template or "instructions/approvals.html", context)
+
+
+@view_book
+@require_GET
+def attention(request: HttpRequest) -> HttpResponse:
+    """Everything that did not reach its goal, until a person resolves or acknowledges it."""
+    return render(request, "instructions/attention.html", {"items": queries.attention_items()})
 
 
 # --- the mirror and cancels ----------------------------------------------------------------------
@@ -361,7 +441,12 @@ def cancel_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cancel = get_object_or_404(
         CancelRequest.objects.select_related("instruction__account", "requested_by", "decided_by"), pk=pk
     )
-    return render(request, "instructions/cancel_detail.html", {"cancel": cancel, "reason_form": ReasonForm()})
+    attention = [item for item in queries.attention_items() if item.kind == "cancel" and item.pk == cancel.pk]
+    return render(
+        request,
+        "instructions/cancel_detail.html",
+        {"cancel": cancel, "reason_form": ReasonForm(), "attention": attention},
+    )
 
 
 @checker_only
@@ -389,22 +474,49 @@ def cancel_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@desk_only
+@require_POST
+def cancel_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("reason", "")
+    return _cancel_action(
+        request, pk, lambda: services.acknowledge_cancel(request.user, pk, reason), "Acknowledged."
+    )
+
+
 # --- the expiration worksheet --------------------------------------------------------------------
+
+
+WORKSHEET_PARTS = {"head": "instructions/_worksheet_head.html", "rows": "instructions/_worksheet_rows.html"}
 
 
 @view_book
 @require_GET
 def worksheet(request: HttpRequest) -> HttpResponse:
+    """The whole sheet, or one of its live parts (``part=head``; ``part=rows&underlying=X``)."""
     accounts = list(Account.objects.all())
     form = WorksheetForm(request.GET or None, accounts=accounts)
     day = None
     account_ids: tuple[int, ...] = ()
+    underlying = None
     if form.is_bound and form.is_valid():
         day = form.cleaned_data.get("day")
         account_ids = (int(form.cleaned_data["account"]),) if form.cleaned_data.get("account") else ()
-    sheet = queries.worksheet(day, account_ids)
-    return render(
-        request,
-        "instructions/worksheet.html",
-        {"form": form, "sheet": sheet, "instruction_types": InstructionType.choices},
-    )
+        underlying = form.cleaned_data.get("underlying") or None
+    sheet = queries.worksheet(day, account_ids, underlying=underlying)
+    query = request.GET.copy()
+    for name in ("underlying", "part"):
+        query.pop(name, None)
+    if sheet.day is not None:
+        query["day"] = sheet.day.isoformat()
+    base = f"{reverse('instructions:worksheet')}?{query.urlencode()}"
+    context = {
+        "form": form,
+        "sheet": sheet,
+        "rows": sheet.rows,
+        "instruction_types": InstructionType.choices,
+        "query": query.urlencode(),
+        "head_url": f"{base}&part=head",
+        "rows_url": f"{base}&part=rows",
+    }
+    part = WORKSHEET_PARTS.get(request.GET.get("part", ""))
+    return render(request, part or "instructions/worksheet.html", context)

@@ -10,3 +10,4 @@ class PositionsConfig(AppConfig):
         register_subject("account", "positions:account_detail")
         register_subject("close_request", "positions:close_detail")
         register_subject("sync_run", "positions:sync_run_detail")
+        register_subject("official_close")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from django import forms
 
 from positions.models import Account, InstrumentType, PositionType
 from positions.queries import SORTS, BookFilters
+from positions.services import PriceLine
 
 PAGE_SIZES = (25, 50, 100, 250, 500)
 
@@ -84,3 +87,42 @@ class CloseRequestForm(forms.Form):
 
 class RejectForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label="Reason")
+
+
+class PriceDayForm(forms.Form):
+    day = forms.DateField(
+        required=False, label="Business date", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class OfficialCloseForm(forms.Form):
+    symbol = forms.CharField(max_length=16, label="Underlying")
+    close = forms.CharField(max_length=32, label="Official close")
+    business_date = forms.DateField(label="Business date", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def line(self) -> PriceLine:
+        data = self.cleaned_data
+        return PriceLine(data["symbol"], data["close"], data["business_date"].isoformat())
+
+
+MAX_UPLOAD_BYTES = 1024 * 1024
+
+
+class PriceUploadForm(forms.Form):
+    file = forms.FileField(label="CSV of symbol, close, date", help_text="A header row is optional.")
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError("The file is larger than 1 MB; split it.")
+        try:
+            self._text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise forms.ValidationError("The file is not UTF-8 text (save it as CSV).") from None
+        return upload
+
+    def lines(self) -> list[PriceLine]:
+        rows = [row for row in csv.reader(io.StringIO(self._text)) if any(cell.strip() for cell in row)]
+        if rows and rows[0] and rows[0][0].strip().lower() == "symbol":
+            rows = rows[1:]
+        return [PriceLine(*[*row, "", "", ""][:3]) for row in rows]

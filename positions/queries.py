@@ -352,3 +352,26 @@ def closes_needing_attention() -> QuerySet[CloseRequest]:
         .select_related("account", "requested_by", "decided_by")
         .order_by("requested_at", "id")
     )
+
+
+@dataclass(frozen=True)
+class CloseAttention:
+    what: str
+    todo: str
+
+
+def close_attention(close: CloseRequest) -> CloseAttention | None:
+    """What a close that did not reach its goal asks of the desk (None: nothing)."""
+    if close.status not in CloseRequest.NEEDS_ATTENTION or close.is_acknowledged:
+        return None
+    what = close.symbol or "every position"
+    if close.status == CloseRequest.Status.UNKNOWN:
+        return CloseAttention(
+            f"The close of {what} in {close.account.number} was sent but its answer was lost: "
+            "Clear Street may or may not have made the orders.",
+            "Check the account's orders with Clear Street, then acknowledge with what you found.",
+        )
+    return CloseAttention(
+        f"The close of {what} in {close.account.number} failed: {close.error}",
+        "Request the close again if it is still wanted, or acknowledge.",
+    )

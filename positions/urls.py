@@ -17,4 +17,6 @@ urlpatterns = [
     path("closes/<int:pk>/approve/", views.approve_close, name="approve_close"),
     path("closes/<int:pk>/reject/", views.reject_close, name="reject_close"),
     path("closes/<int:pk>/withdraw/", views.withdraw_close, name="withdraw_close"),
+    path("closes/<int:pk>/acknowledge/", views.acknowledge_close, name="close_acknowledge"),
+    path("prices/", views.prices, name="prices"),
 ]

@@ -11,16 +11,23 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backoffice import roles
+from backoffice import clock, roles
 from backoffice.inputs import whole_number
 from backoffice.middleware import json_endpoint
 from backoffice.pages import carry_out, refused
 from backoffice.workflow import ActionRefused
 from positions import queries, services
-from positions.forms import BookFilterForm, CloseRequestForm, RejectForm
-from positions.models import Account, CloseRequest, Position, SyncRun
+from positions.forms import (
+    BookFilterForm,
+    CloseRequestForm,
+    OfficialCloseForm,
+    PriceDayForm,
+    PriceUploadForm,
+    RejectForm,
+)
+from positions.models import Account, CloseRequest, OfficialClose, Position, SyncRun
 
 view_book = permission_required(roles.VIEW_BOOK, raise_exception=True)
 
@@ -212,7 +219,12 @@ def close_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "positions/close_detail.html",
-        {"close": close, "orders": close.orders.all(), "reject_form": RejectForm()},
+        {
+            "close": close,
+            "orders": close.orders.all(),
+            "reject_form": RejectForm(),
+            "attention": queries.close_attention(close),
+        },
     )
 
 
@@ -247,4 +259,62 @@ def withdraw_close(request: HttpRequest, pk: int) -> HttpResponse:
         lambda: services.withdraw_close(request.user, pk),
         success="Withdrawn.",
         back=reverse("positions:close_detail", args=[pk]),
+    )
+
+
+@permission_required(roles.VIEW_BOOK, raise_exception=True)
+@require_POST
+def acknowledge_close(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("reason", "")
+    return carry_out(
+        request,
+        lambda: services.acknowledge_close(request.user, pk, reason),
+        success="Acknowledged.",
+        back=reverse("positions:close_detail", args=[pk]),
+    )
+
+
+@permission_required(roles.VIEW_BOOK, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def prices(request: HttpRequest) -> HttpResponse:
+    """The desk's official closes for a day: entered one at a time, or uploaded as CSV (symbol,
+    close, date). Exercise by exception runs off them; the worksheet prefers them."""
+    day_form = PriceDayForm(request.GET or None)
+    day = day_form.cleaned_data["day"] if day_form.is_valid() and day_form.cleaned_data.get("day") else None
+    day = day or clock.business_date()
+    entry, upload = OfficialCloseForm(initial={"business_date": day}), PriceUploadForm()
+    errors: list[services.PricesInvalid] = []
+    if request.method == "POST":
+        lines, source = None, OfficialClose.Source.ENTERED
+        if "file" in request.FILES:
+            upload = PriceUploadForm(request.POST, request.FILES)
+            if upload.is_valid():
+                lines, source = upload.lines(), OfficialClose.Source.UPLOADED
+        else:
+            entry = OfficialCloseForm(request.POST)
+            if entry.is_valid():
+                lines = [entry.line()]
+        if lines is not None:
+            try:
+                saved = services.record_official_closes(request.user, lines, source=source)
+            except services.PricesInvalid as invalid:
+                errors.append(invalid)
+            except ActionRefused as exc:
+                return refused(request, exc, reverse("positions:prices"))
+            else:
+                messages.success(
+                    request, f"{len(saved)} official close{'s' if len(saved) != 1 else ''} recorded."
+                )
+                return redirect(f"{reverse('positions:prices')}?day={saved[0].business_date.isoformat()}")
+    return render(
+        request,
+        "positions/prices.html",
+        {
+            "day": day,
+            "day_form": day_form,
+            "closes": queries.official_closes(day),
+            "entry": entry,
+            "upload": upload,
+            "errors": errors,
+        },
     )

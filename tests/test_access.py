@@ -42,6 +42,7 @@ ACCESS: dict[str, Rule] = {
     "dashboard": Rule(EVERYONE),
     # 503 is the honest answer while a dependency is down; access is what this test pins.
     "healthz": Rule(EVERYONE, anonymous="401", ok_statuses=(200, 503)),
+    "market_clock": Rule(EVERYONE, anonymous="401"),
     # Signed-in people are sent on from the login page; anonymous visitors see it.
     "login": Rule(frozenset(), anonymous="public"),
     "logout": Rule(EVERYONE, method="post", ok_statuses=(302,)),
@@ -69,9 +70,18 @@ ACCESS: dict[str, Rule] = {
     "instructions:batch_reject": Rule(
         CHECKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["batch"].pk}
     ),
+    # A retry is a new approval: checkers only.
     "instructions:batch_retry": Rule(
-        OPERATE, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["batch"].pk}
+        CHECKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["batch"].pk}
     ),
+    # Anyone who reads the book reaches it; the service says who may acknowledge (a message, 302).
+    "instructions:batch_acknowledge": Rule(
+        BOOK, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["batch"].pk}
+    ),
+    "instructions:cancel_acknowledge": Rule(
+        BOOK, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["cancel"].pk}
+    ),
+    "instructions:attention": Rule(BOOK),
     "instructions:approvals": Rule(BOOK),
     "instructions:instruction_list": Rule(BOOK),
     "instructions:instruction_detail": Rule(BOOK, sample=lambda o: {"pk": o["instruction"].pk}),
@@ -114,6 +124,10 @@ ACCESS: dict[str, Rule] = {
     "positions:withdraw_close": Rule(
         MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["close"].pk}
     ),
+    "positions:close_acknowledge": Rule(
+        BOOK, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["close"].pk}
+    ),
+    "positions:prices": Rule(BOOK),
     # The REST API: a JSON 401 for anonymous callers. Actions are posted to an id that does not exist:
     # a role that may act gets the service's 404, any other role the view's 403.
     "api:schema": Rule(EVERYONE, anonymous="401"),
@@ -135,7 +149,7 @@ ACCESS: dict[str, Rule] = {
     "api:batch-withdraw": Rule(MAKERS, **MISSING_ACTION),
     "api:batch-approve": Rule(CHECKERS, **MISSING_ACTION),
     "api:batch-reject": Rule(CHECKERS, **MISSING_ACTION),
-    "api:batch-retry": Rule(OPERATE, **MISSING_ACTION),
+    "api:batch-retry": Rule(CHECKERS, **MISSING_ACTION),
     "api:cancel-request-list": Rule(BOOK, anonymous="401"),
     "api:cancel-request-detail": Rule(BOOK, anonymous="401", sample=lambda o: {"pk": o["cancel"].pk}),
     "api:cancel-request-approve": Rule(CHECKERS, **MISSING_ACTION),

@@ -18,7 +18,6 @@ from api import serializers as s
 from api.views.base import (
     APPROVE,
     DRAFT,
-    OPERATE,
     ApiViewMixin,
     body_of,
     filter_account,
@@ -112,7 +111,7 @@ class BatchViewSet(
         "withdraw": DRAFT,
         "approve": APPROVE,
         "reject": APPROVE,
-        "retry": OPERATE,
+        "retry": APPROVE,  # a retry is a new approval
     }
 
     def get_queryset(self) -> QuerySet[Batch]:

@@ -38,6 +38,8 @@ def summary(user: AnyUser) -> dict[str, Any]:
         }
     if user.has_perm(roles.DRAFT_REQUESTS):
         cards["my_batches"] = instruction_queries.maker_summary(user)
+    if user.has_perm(roles.DRAFT_REQUESTS) or user.has_perm(roles.APPROVE_REQUESTS):
+        cards["attention"] = instruction_queries.attention_items()
     if user.has_perm(roles.VIEW_AUDIT):
         cards["verification"] = latest_verification()
     return cards

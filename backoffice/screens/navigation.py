@@ -7,20 +7,22 @@ from typing import Any
 from django.http import HttpRequest
 
 from backoffice import roles
-from instructions.queries import awaiting_checker
+from instructions.queries import attention_items, awaiting_checker
 from positions.queries import closes_awaiting_checker
 
 
 def nav_counts(request: HttpRequest) -> dict[str, Any]:
-    """Work waiting for this checker (other people's requests only), checkers only: the approval
-    queue's batches and cancels, and the close requests."""
+    """Badges beside the links: what failed and waits for a person (makers and checkers), and other
+    people's requests waiting for this checker (the approval queue's batches and cancels, closes)."""
     user = request.user
-    if not user.is_authenticated or not user.has_perm(roles.APPROVE_REQUESTS):
+    if not user.is_authenticated:
         return {}
-    approvals = awaiting_checker(user)
-    return {
-        "nav_counts": {
-            "pending_approvals": approvals.batches + approvals.cancels,
-            "pending_closes": closes_awaiting_checker(user),
-        }
-    }
+    counts: dict[str, int] = {}
+    desk = user.has_perm(roles.DRAFT_REQUESTS) or user.has_perm(roles.APPROVE_REQUESTS)
+    if desk:
+        counts["attention"] = len(attention_items(warnings=False))
+    if user.has_perm(roles.APPROVE_REQUESTS):
+        approvals = awaiting_checker(user)
+        counts["pending_approvals"] = approvals.batches + approvals.cancels
+        counts["pending_closes"] = closes_awaiting_checker(user)
+    return {"nav_counts": counts} if counts else {}

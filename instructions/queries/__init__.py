@@ -24,7 +24,16 @@ from instructions.queries.batches import (
     position_changes,
     position_snapshot,
 )
-from instructions.queries.economics import Assessment, assess, cutoff_refusal, possible_types
+from instructions.queries.economics import (
+    Assessment,
+    BatchReview,
+    RowReview,
+    assess,
+    cutoff_refusal,
+    guidance,
+    possible_types,
+    review,
+)
 from instructions.queries.mirror import (
     TimelineEvent,
     accounts_with_live_instructions,
@@ -42,9 +51,11 @@ __all__ = [
     "Assessment",
     "AttentionItem",
     "AwaitingChecker",
+    "BatchReview",
     "Group",
     "MakerSummary",
     "PositionDrift",
+    "RowReview",
     "TimelineEvent",
     "Worksheet",
     "WorksheetRow",
@@ -59,6 +70,7 @@ __all__ = [
     "claimed_contracts",
     "cutoff_refusal",
     "drafts_for_day",
+    "guidance",
     "held_contracts",
     "instructions",
     "instructions_on",
@@ -70,6 +82,7 @@ __all__ = [
     "position_snapshot",
     "possible_types",
     "request_ids_on",
+    "review",
     "timeline",
     "worksheet",
 ]

@@ -19,7 +19,7 @@ from instructions import calendar
 from instructions.models import Batch, BatchRow, CancelRequest, InstructionStatus
 from instructions.queries.economics import assess
 from positions.models import CloseRequest
-from positions.queries import closes_needing_attention, price_book
+from positions.queries import close_attention, closes_needing_attention, price_book
 
 RED, AMBER = "bad", "warn"
 
@@ -44,6 +44,14 @@ class AttentionItem:
             "batch": "instructions:batch_detail",
             "cancel": "instructions:cancel_detail",
             "close": "positions:close_detail",
+        }[self.kind]
+
+    @property
+    def acknowledge_url_name(self) -> str:
+        return {
+            "batch": "instructions:batch_acknowledge",
+            "cancel": "instructions:cancel_acknowledge",
+            "close": "positions:close_acknowledge",
         }[self.kind]
 
     def concerns(self, account_pk: int, instrument_id: str) -> bool:
@@ -160,22 +168,16 @@ def _cancel_item(cancel: CancelRequest) -> AttentionItem:
     )
 
 
-def _close_item(close: CloseRequest) -> AttentionItem:
-    unknown = close.status == CloseRequest.Status.UNKNOWN
-    what = close.symbol or "every position"
+def _close_item(close: CloseRequest) -> AttentionItem | None:
+    attention = close_attention(close)
+    if attention is None:
+        return None
     return AttentionItem(
         kind="close",
         pk=close.pk,
         severity=RED,
-        what=(
-            f"The close of {what} in {close.account.number} was sent but its answer was lost: "
-            "Clear Street may or may not have made the orders."
-            if unknown
-            else f"The close of {what} in {close.account.number} failed: {close.error}"
-        ),
-        todo="Check the account's orders with Clear Street, then acknowledge with what you found."
-        if unknown
-        else "Request the close again if it is still wanted, or acknowledge.",
+        what=attention.what,
+        todo=attention.todo,
         account_pk=close.account_id,
         account_number=close.account.number,
         since=close.decided_at,
@@ -203,5 +205,5 @@ def attention_items(*, warnings: bool = True) -> list[AttentionItem]:
         status__in=CancelRequest.NEEDS_ATTENTION, acknowledged_at=None
     ).select_related("instruction__account")
     items += [_cancel_item(cancel) for cancel in cancels]
-    items += [_close_item(close) for close in closes_needing_attention()]
+    items += [item for close in closes_needing_attention() if (item := _close_item(close)) is not None]
     return sorted(items, key=lambda item: (item.severity != RED, item.since or now))

@@ -12,9 +12,9 @@ from decimal import Decimal
 from django.conf import settings
 
 from instructions import calendar, exercise
-from instructions.models import InstructionType
+from instructions.models import EXPIRY_DAY_ONLY, Batch, BatchRow, InstructionType
 from positions.models import Position
-from positions.queries import PriceBook, UnderlyingPrice
+from positions.queries import PriceBook, UnderlyingPrice, price_book
 
 NEVER = datetime.max.replace(tzinfo=UTC)  # the cutoff of something no cutoff governs (not an option)
 
@@ -123,8 +123,82 @@ def cutoff_refusal(assessment: Assessment, now: datetime) -> str:
     )
 
 
-def possible_types(position: Position, prices: PriceBook, now: datetime) -> dict[str, str]:
+def possible_types(
+    position: Position, prices: PriceBook, now: datetime, business_date: date
+) -> dict[str, str]:
     """For each instruction type, why it cannot be drafted on ``position`` now (empty: it can)."""
-    return {
-        value: cutoff_refusal(assess(position, value, 1, prices), now) for value in InstructionType.values
-    }
+    refusals = {}
+    for kind in InstructionType.values:
+        if kind in EXPIRY_DAY_ONLY and position.expiration_date != business_date:
+            refusals[kind] = f"{InstructionType(kind).label} is only possible on the expiration day."
+        else:
+            refusals[kind] = cutoff_refusal(assess(position, kind, 1, prices), now)
+    return refusals
+
+
+def guidance(positions: list[Position], now: datetime) -> dict[int, dict[str, str]]:
+    """``possible_types`` for each of ``positions`` (by pk), with one price query for them all."""
+    business_date = now.astimezone(calendar.MARKET_TZ).date()
+    by_day: dict[date, list[Position]] = {}
+    for position in positions:
+        if position.expiration_date is not None:
+            by_day.setdefault(position.expiration_date, []).append(position)
+    refusals: dict[int, dict[str, str]] = {}
+    for day, expiring in by_day.items():
+        prices = price_book(expiring, day)
+        for position in expiring:
+            refusals[position.pk] = possible_types(position, prices, now, business_date)
+    return refusals
+
+
+@dataclass(frozen=True)
+class RowReview:
+    row: BatchRow
+    assessment: Assessment | None  # None: the position left the book
+
+
+@dataclass(frozen=True)
+class BatchReview:
+    """What a checker sees before deciding: each row's economics, and the batch's totals."""
+
+    rows: list[RowReview]
+    cutoff: datetime
+
+    @property
+    def assessed(self) -> list[Assessment]:
+        return [review.assessment for review in self.rows if review.assessment is not None]
+
+    @property
+    def value_at_stake(self) -> Decimal:
+        """What the instructed contracts are worth in the money, net of what exercising the rest costs."""
+        return sum((a.value_at_stake for a in self.assessed if a.value_at_stake is not None), Decimal(0))
+
+    @property
+    def shares(self) -> int:
+        return sum(a.stock.shares for a in self.assessed if a.stock is not None)
+
+    @property
+    def cash(self) -> Decimal:
+        return sum((a.stock.cash for a in self.assessed if a.stock is not None), Decimal(0))
+
+    @property
+    def against_the_money(self) -> int:
+        return sum(a.needs_override for a in self.assessed)
+
+    @property
+    def unpriced(self) -> int:
+        return sum(a.price is None for a in self.assessed)
+
+
+def review(batch: Batch) -> BatchReview:
+    """Every row of ``batch`` assessed at today's prices (one price query for the whole batch)."""
+    rows = list(batch.rows.all())
+    prices = price_book([row.position for row in rows if row.position is not None], batch.business_date)
+    reviews = [
+        RowReview(
+            row, assess(row.position, row.instruction_type, row.quantity, prices) if row.position else None
+        )
+        for row in rows
+    ]
+    cutoffs = [review.assessment.cutoff for review in reviews if review.assessment is not None]
+    return BatchReview(reviews, min(cutoffs, default=calendar.firm_cutoff(batch.business_date)))

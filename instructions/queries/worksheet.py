@@ -17,16 +17,15 @@ from backoffice import clock
 from instructions import calendar, exercise
 from instructions.models import (
     CLAIMING_STATUSES,
-    EXPIRY_DAY_ONLY,
     Batch,
     BatchRow,
     Instruction,
     InstructionType,
 )
 from instructions.queries.attention import AttentionItem, attention_items
-from instructions.queries.economics import Assessment, assess, cutoff_refusal
+from instructions.queries.economics import Assessment, assess, possible_types
 from positions.models import Position
-from positions.queries import PriceBook, UnderlyingPrice, next_expiration, price_book
+from positions.queries import UnderlyingPrice, next_expiration, price_book
 
 
 @dataclass
@@ -127,6 +126,24 @@ class Worksheet:
     def positions(self) -> int:
         return sum(group.positions for group in self.groups)
 
+    @property
+    def closed_reason(self) -> str:
+        """Why nothing more can be drafted for this day (empty while something can)."""
+        if self.day is None or self.deadlines is None:
+            return "No option expires on or after the business date."
+        if self.day < self.business_date:
+            return f"These contracts expired on {self.day:%a %d %b}: nothing can be instructed."
+        if self.is_expiration_day and self.now > self.deadlines.contrary_cutoff:
+            return (
+                f"Every cutoff for today has passed (the last, for contrary instructions, was "
+                f"{self.deadlines.contrary_cutoff:%H:%M} ET): nothing more can be drafted."
+            )
+        return ""
+
+    @property
+    def selectable(self) -> bool:
+        return not self.closed_reason
+
 
 def _expiring(day: date, account_ids: tuple[int, ...]) -> list[Position]:
     positions = (
@@ -137,16 +154,6 @@ def _expiring(day: date, account_ids: tuple[int, ...]) -> list[Position]:
     if account_ids:
         positions = positions.filter(account__number__in=account_ids)
     return list(positions)
-
-
-def _refusals(position: Position, prices: PriceBook, now: datetime, business_date: date) -> dict[str, str]:
-    refusals = {}
-    for kind in InstructionType.values:
-        if kind in EXPIRY_DAY_ONLY and position.expiration_date != business_date:
-            refusals[kind] = f"{InstructionType(kind).label} is only possible on the expiration day."
-        else:
-            refusals[kind] = cutoff_refusal(assess(position, kind, 1, prices), now)
-    return refusals
 
 
 def worksheet(
@@ -214,7 +221,7 @@ def worksheet(
         for row in rows:
             row.drafted = drafted.get((row.position.account_id, row.position.instrument_id), [])
             if row.is_long and not row.expired:
-                row.refusals = _refusals(row.position, prices, now, business_date)
+                row.refusals = possible_types(row.position, prices, now, business_date)
     return Worksheet(
         day=day,
         business_date=business_date,

@@ -13,3 +13,11 @@ def position_of(positions: dict, form) -> object | None:
         return positions.get(int(raw))
     except (TypeError, ValueError):
         return None
+
+
+@register.filter
+def position_of_refusals(guidance: dict, position: object) -> dict | None:
+    """Why each instruction type cannot be drafted on the position now (only those that cannot)."""
+    refusals = guidance.get(getattr(position, "pk", None)) or {}
+    blocked = {kind: why for kind, why in refusals.items() if why}
+    return blocked or None

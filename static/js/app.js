@@ -1,10 +1,99 @@
-// Small progressive enhancements; every page works without this file.
+// Small progressive enhancements; every page works without this file (it only adds life to it).
 "use strict";
-document.addEventListener("DOMContentLoaded", () => {
-  // Buttons that ask for confirmation: <button data-confirm="Really?">
-  document.querySelectorAll("[data-confirm]").forEach((el) => {
-    el.addEventListener("click", (event) => {
-      if (!window.confirm(el.dataset.confirm)) event.preventDefault();
-    });
+
+// --- Buttons that ask for confirmation: <button data-confirm="Really?"> -----------------------------
+document.addEventListener("click", (event) => {
+  const el = event.target.closest("[data-confirm]");
+  if (el && !window.confirm(el.dataset.confirm)) event.preventDefault();
+});
+
+// --- Countdowns: <time class="countdown" datetime="ISO"> -------------------------------------------
+// The market's "now" comes from the server (GET data-clock-url), so a rehearsal clock moved on the
+// sandbox moves the countdowns too. Amber within 30 minutes, red within 10, "passed" after.
+const WARN_SECONDS = 30 * 60;
+const ALERT_SECONDS = 10 * 60;
+let serverOffsetMs = 0;
+
+function describe(seconds) {
+  if (seconds <= 0) return "passed";
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = Math.floor(seconds % 60);
+  if (h > 0) return `in ${h} h ${String(m).padStart(2, "0")} min`;
+  if (m >= 10) return `in ${m} min`;
+  return `in ${m} min ${String(s).padStart(2, "0")} s`;
+}
+
+function tick() {
+  const now = Date.now() + serverOffsetMs;
+  document.querySelectorAll("time.countdown").forEach((el) => {
+    const seconds = (Date.parse(el.getAttribute("datetime")) - now) / 1000;
+    const state = seconds <= 0 ? "passed" : seconds <= ALERT_SECONDS ? "bad" : seconds <= WARN_SECONDS ? "warn" : "ok";
+    el.textContent = describe(seconds);
+    el.classList.remove("ok", "warn", "bad", "passed");
+    el.classList.add(state);
+    el.dataset.state = state;
   });
+}
+
+async function syncClock() {
+  const url = document.body.dataset.clockUrl;
+  if (!url || !document.querySelector("time.countdown")) return;
+  try {
+    const answer = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (answer.ok) serverOffsetMs = Date.parse((await answer.json()).now) - Date.now();
+  } catch (error) {
+    // Offline for a moment: the countdowns keep running on the last offset.
+  }
+  tick();
+}
+
+// --- Live regions: <div data-refresh-url="..." data-refresh-seconds="15"> --------------------------
+// Swapped for the server's fresh copy, keeping the boxes a person has ticked.
+async function refresh(region) {
+  try {
+    const answer = await fetch(region.dataset.refreshUrl, { credentials: "same-origin" });
+    if (!answer.ok) return;
+    const checked = new Set(
+      [...region.querySelectorAll("input[type=checkbox]:checked")].map((box) => `${box.name}=${box.value}`)
+    );
+    region.innerHTML = await answer.text();
+    region.querySelectorAll("input[type=checkbox]").forEach((box) => {
+      if (checked.has(`${box.name}=${box.value}`)) box.checked = true;
+    });
+    region.dataset.refreshedAt = new Date().toISOString();
+    tick();
+  } catch (error) {
+    // A missed refresh is retried at the next interval.
+  }
+}
+
+function watch(region) {
+  const seconds = Number(region.dataset.refreshSeconds || 15);
+  if (!region.dataset.watched) {
+    region.dataset.watched = "1";
+    setInterval(() => refresh(region), seconds * 1000);
+  }
+}
+
+// --- Worksheet groups: <details data-rows-url> load their rows when first opened -----------------
+document.addEventListener(
+  "toggle",
+  (event) => {
+    const group = event.target;
+    if (!(group instanceof HTMLDetailsElement) || !group.open || !group.dataset.rowsUrl) return;
+    const rows = group.querySelector("[data-rows]");
+    if (rows && !rows.dataset.refreshUrl) {
+      rows.dataset.refreshUrl = group.dataset.rowsUrl;
+      refresh(rows).then(() => watch(rows));
+    }
+  },
+  true
+);
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-refresh-url]").forEach(watch);
+  syncClock();
+  setInterval(tick, 1000);
+  setInterval(syncClock, 5000);
 });

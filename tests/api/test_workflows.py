@@ -124,9 +124,8 @@ def test_batch_lifecycle_over_the_api(desk, apis, users):
     # Only the maker edits; an edit keeps the row's idempotency key and bumps the version.
     error = error_of(apis["operations2"].patch(url, {"note": "mine now"}, format="json"))
     assert (error["status"], error["code"]) == (403, "forbidden")
-    edited = maker.put(
-        url, {"rows": rows_of((itm, "EXERCISE", 2, ""), (nvda, "CONTRARY_EXERCISE", 1, ""))}, format="json"
-    ).json()
+    rows = rows_of((itm, "EXERCISE", 2, ""), (nvda, "CONTRARY_EXERCISE", 1, "client reverses the default"))
+    edited = maker.put(url, {"rows": rows}, format="json").json()
     assert edited["version"] == 2 and key in [r["instruction_id"] for r in edited["rows"]]
     assert maker.patch(url, {"note": "two rows"}, format="json").json()["note"] == "two rows"
     assert maker.post(f"{url}submit-for-approval/").json()["status"] == "pending_approval"
@@ -196,7 +195,7 @@ def test_reject_withdraw_and_retry(desk, apis):
     assert (error["status"], error["code"], error["fields"][0]["field"]) == (400, "reason_required", "reason")
     rejected = checker.post(f"{url}reject/", {"reason": "wrong account"}, format="json").json()
     assert (rejected["status"], rejected["decision_reason"]) == ("rejected", "wrong account")
-    second = draft(maker, desk, (option(desk, "NVDA"), "CONTRARY_EXERCISE", 1, ""))
+    second = draft(maker, desk, (option(desk, "NVDA"), "CONTRARY_EXERCISE", 1, "client reverses the default"))
     url = f"/api/v1/batches/{second['id']}/"
     assert error_of(checker.post(f"{url}withdraw/"))["status"] == 403, "checkers do not withdraw"
     assert maker.post(f"{url}withdraw/").json()["status"] == "withdrawn"
@@ -216,7 +215,11 @@ def test_retry_a_failed_batch(desk, apis, sandbox, settings):
     instruction_services.submit_batch(batch["id"], final_attempt=True)
     assert maker.get(url).json()["status"] == "failed"
     sandbox.clear_faults()
-    assert apis["operations2"].post(f"{url}retry/").json()["status"] == "approved"
+    # A retry is a new approval: not the maker's, nor another maker's, but a checker's.
+    assert error_of(maker.post(f"{url}retry/"))["status"] == 403
+    assert error_of(apis["operations2"].post(f"{url}retry/"))["status"] == 403
+    retried = apis["supervisors2"].post(f"{url}retry/").json()
+    assert (retried["status"], retried["decided_by"]) == ("approved", "sup_dan")
 
 
 # --- cancels and closes ------------------------------------------------------------------------------

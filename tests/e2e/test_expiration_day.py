@@ -25,14 +25,21 @@ def test_the_desks_expiration_day(page, live_server, users, desk, sandbox, celer
     page.click("nav >> text=Worksheet")
     assert "Fri 24 Apr 2026" in page.locator(".page-head").inner_text()
     assert "17:30 ET" in page.locator("#deadlines").inner_text()
-    rows = page.locator("#worksheet tbody tr")
-    assert rows.count() == 5  # every 122503 option expiring today, long and short
-    short = page.locator("#worksheet tbody tr", has_text="MSFT  260424C00435000")
+    # One line per underlying; every 122503 option expiring today, long and short, is counted there.
+    positions = [
+        int(n) for n in page.locator("details.ws-group summary span.num:nth-of-type(2)").all_inner_texts()
+    ]
+    assert sum(positions) == 5, positions
+    for underlying in ("AAPL", "MSFT"):  # opening a group loads its rows
+        page.click(f"details[data-underlying='{underlying}'] summary")
+        page.wait_for_selector(f"details[data-underlying='{underlying}'] [data-worksheet-rows]")
+    rows = page.locator("[data-worksheet-rows] tbody tr")
+    short = rows.filter(has_text="MSFT  260424C00435000")
     assert short.locator("input[type=checkbox]").count() == 0, "short contracts cannot be instructed"
-    aapl_itm = page.locator("#worksheet tbody tr", has_text="AAPL  260424C00140000")
+    aapl_itm = rows.filter(has_text="AAPL  260424C00140000")
     assert "Exercised" in aapl_itm.inner_text()
     aapl_itm.locator("input[type=checkbox]").check()
-    page.locator("#worksheet tbody tr", has_text="MSFT  260424P").locator("input[type=checkbox]").check()
+    rows.filter(has_text="MSFT  260424P").locator("input[type=checkbox]").check()
     page.select_option("#ws-type", "EXERCISE")
     page.click("#worksheet-form button[type=submit]")
 

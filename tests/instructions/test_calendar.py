@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from instructions import calendar
 from instructions.calendar import (
     Deadlines,
+    contrary_cutoff,
     contrary_exercise_deadline,
     deadlines_for,
     firm_cutoff,
+    governing_cutoff,
     is_early_close,
     is_trading_day,
     next_trading_day,
@@ -43,6 +45,7 @@ def test_normal_expiration_friday():
     assert firm_cutoff(day) == ny(2026, 11, 20, 16, 30)
     assert deadlines_for(day) == Deadlines(
         firm_cutoff=ny(2026, 11, 20, 16, 30),
+        contrary_cutoff=ny(2026, 11, 20, 17, 30),
         contrary_exercise_deadline=ny(2026, 11, 20, 17, 30),
         session_close=ny(2026, 11, 20, 16),
         early_close=False,
@@ -59,6 +62,7 @@ def test_day_after_thanksgiving_closes_early():
     assert firm_cutoff(day) == ny(2026, 11, 27, 14, 30)
     assert deadlines_for(day) == Deadlines(
         firm_cutoff=ny(2026, 11, 27, 14, 30),
+        contrary_cutoff=ny(2026, 11, 27, 14, 30),
         contrary_exercise_deadline=ny(2026, 11, 27, 14, 30),
         session_close=ny(2026, 11, 27, 13),
         early_close=True,
@@ -209,3 +213,17 @@ def test_next_trading_day_properties(day):
     assert nxt.weekday() < 5
     assert all(not is_trading_day(day + timedelta(days=i)) for i in range((nxt - day).days))
     assert (nxt - day).days <= 4
+
+
+def test_contrary_instructions_have_their_own_cutoff(settings):
+    """Contrary instructions run to the CEA deadline unless the firm sets an earlier cutoff for them;
+    neither cutoff is ever later than the deadline, and an unpriced instruction gets the earlier."""
+    day = date(2026, 11, 20)
+    assert contrary_cutoff(day) == ny(2026, 11, 20, 17, 30)
+    settings.FIRM_CONTRARY_CUTOFF = "17:00"
+    assert contrary_cutoff(day) == ny(2026, 11, 20, 17)
+    settings.FIRM_CONTRARY_CUTOFF = "18:00"
+    assert contrary_cutoff(day) == ny(2026, 11, 20, 17, 30)
+    assert governing_cutoff(day, contrary=True) == ny(2026, 11, 20, 17, 30)
+    assert governing_cutoff(day, contrary=False) == ny(2026, 11, 20, 16, 30)
+    assert governing_cutoff(day, contrary=None) == ny(2026, 11, 20, 16, 30)

@@ -31,25 +31,32 @@ def test_worksheet_shows_every_expiring_option_with_its_outcome_and_deadlines(cl
     response = client.get(reverse("instructions:worksheet"))
     sheet = response.context["sheet"]
     assert str(sheet.day) == "2026-04-24" and sheet.is_expiration_day
-    assert {row.position.symbol for row in sheet.rows} == set(
-        Position.objects.filter(account=desk, expiration_date=sheet.day).values_list("symbol", flat=True)
-    )
-    outcomes = {row.position.symbol: (row.default.value, row.is_long) for row in sheet.rows}
+    expiring = Position.objects.filter(account=desk, expiration_date=sheet.day)
+    # The head sums every expiring option, one line per underlying; no row is built until one is opened.
+    assert sheet.positions == expiring.count() and not sheet.rows
+    assert {g.underlying for g in sheet.groups} == set(expiring.values_list("underlying_root", flat=True))
+    html = response.content.decode()
+    assert "17:30 ET" in html and "16:30 ET" in html  # the contrary cutoff (CEA) and the firm's cutoff
+    rows = []
+    for group in sheet.groups:
+        opened = client.get(reverse("instructions:worksheet"), {"underlying": group.underlying})
+        rows += opened.context["sheet"].rows
+        assert {row.position.underlying_root for row in opened.context["sheet"].rows} == {group.underlying}
+    assert {row.position.symbol for row in rows} == set(expiring.values_list("symbol", flat=True))
+    outcomes = {row.position.symbol: (row.default.value, row.is_long) for row in rows}
     assert ("EXERCISED", True) in outcomes.values()  # a long ITM contract
     assert ("LAPSES", True) in outcomes.values()  # a long OTM contract
     assert ("NO_ASSIGNMENT_EXPECTED", False) in outcomes.values()  # the short OTM call
-    html = response.content.decode()
-    assert "17:30 ET" in html and "16:30 ET" in html  # CEA deadline and the firm's cutoff
-    # The underlying's price is the account's own position in it, where the book has one.
-    for row in sheet.rows:
-        stock = Position.objects.filter(
-            account=desk, instrument_id=row.position.underlying_instrument_id
-        ).first()
-        assert row.underlying_price == (stock.instrument_price if stock else None)
-    priced = [row for row in sheet.rows if row.underlying_price is not None]
+    # The underlying's price is a followed account's position in it, and says so.
+    for row in rows:
+        stock = Position.objects.filter(instrument_id=row.position.underlying_instrument_id).first()
+        assert (row.price.price if row.price else None) == (stock.instrument_price if stock else None)
+        if row.price:
+            assert row.price.source == f"position in account {desk.number}"
+    priced = [row for row in rows if row.price is not None]
     assert priced and all(
         row.in_the_money
-        == (row.underlying_price - row.position.strike) * (1 if row.position.put_call == "C" else -1)
+        == (row.price.price - row.position.strike) * (1 if row.position.put_call == "C" else -1)
         for row in priced
     )
 
@@ -64,9 +71,12 @@ def test_worksheet_query_count_does_not_grow_with_rows(client, users, desk):
 
     def count() -> tuple[int, int]:
         with CaptureQueriesContext(connection) as captured:
-            response = client.get(reverse("instructions:worksheet"), {"day": "2026-04-24"})
+            response = client.get(
+                reverse("instructions:worksheet"), {"day": "2026-04-24", "underlying": "ZZZ"}
+            )
         return len(captured), len(response.context["sheet"].rows)
 
+    make_position(desk, option_symbol("ZZZ", date(2026, 4, 24), "C", 199), "2", "10.00")
     before, rows_before = count()
     for strike in range(200, 230):
         make_position(
@@ -85,12 +95,14 @@ def test_instructions_in_flight_change_the_outcome(client, users, desk):
     from instructions import services
 
     itm = option(desk, "AAPL", put_call="C")
-    batch = services.create_batch(users["operations"], desk, [services.RowSpec(itm.pk, "DO_NOT_EXERCISE", 1)])
+    batch = services.create_batch(
+        users["operations"], desk, [services.RowSpec(itm.pk, "DO_NOT_EXERCISE", 1, "client keeps the option")]
+    )
     services.submit_for_approval(users["operations"], batch.pk)
     services.approve_batch(users["supervisors"], batch.pk)
     services.submit_batch(batch.pk)
     client.force_login(users["operations"])
-    sheet = client.get(reverse("instructions:worksheet")).context["sheet"]
+    sheet = client.get(reverse("instructions:worksheet"), {"underlying": "AAPL"}).context["sheet"]
     row = next(r for r in sheet.rows if r.position.pk == itm.pk)
     assert row.default.value == "EXERCISED" and row.changed_by_instructions
     assert "DO_NOT_EXERCISE" in [i.instruction_type for i in row.in_flight]
@@ -98,6 +110,8 @@ def test_instructions_in_flight_change_the_outcome(client, users, desk):
     assert (1, "LAPSES", "Do not exercise") in outcomes
     assert sum(n for n, _, _ in outcomes) == itm.quantity
     assert outcomes[-1][1:] == ("EXERCISED", "no instruction")
+    aapl = next(g for g in sheet.groups if g.underlying == "AAPL")
+    assert aapl.outcomes["Lapses"] >= 1, "the head counts the instructed contract's outcome"
 
 
 def test_draft_from_a_selection_then_submit_and_approve_through_the_pages(client, users, desk):
