@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from backoffice.inputs import storable_decimal, whole_number
 from positions.queries import SORTS, BookFilters
 
 DEFAULT_PAGE_SIZE = 50
@@ -70,13 +71,19 @@ class KeysetPagination(CursorPagination):
     def get_page_size(self, request: Request) -> int:
         return page_size_of(request)
 
-    def decode_cursor(self, request: Request):
+    def decode_cursor(self, request: Request) -> Any:
+        invalid = ValidationError(
+            {"cursor": ["This page cursor is not valid; start again from the first page."]}
+        )
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except Exception as exc:  # DRF raises NotFound
-            raise ValidationError(
-                {"cursor": ["This page cursor is not valid; start again from the first page."]}
-            ) from exc
+            raise invalid from exc
+        # Every ordering here is on a whole-number key (ids, account numbers): a position of any other
+        # shape would reach the database as a comparison it cannot make.
+        if cursor is not None and cursor.position is not None and whole_number(str(cursor.position)) is None:
+            raise invalid
+        return cursor
 
     def get_schema_operation_parameters(self, view) -> list[dict[str, Any]]:
         return [CURSOR_SCHEMA, PAGE_SIZE_SCHEMA]
@@ -141,7 +148,7 @@ class BookCursor:
                     raise ValueError
                 if column in _DECIMAL_SORTS:
                     value = Decimal(value)
-                    if not value.is_finite():
+                    if not storable_decimal(value):
                         raise ValueError
                 elif column in _DATE_SORTS:
                     value = dt.date.fromisoformat(value)

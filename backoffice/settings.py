@@ -317,6 +317,8 @@ REST_FRAMEWORK = {
 # through the API's error shape past it).
 API_MAX_BATCH_ROWS = env_int("API_MAX_BATCH_ROWS", 500)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+# The batch form posts five fields a row: a form as large as the API allows must get through.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = API_MAX_BATCH_ROWS * 6 + 100
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     # Rate-limit counters, shared by every web worker; a run of its own (the tests') gets its own keys.

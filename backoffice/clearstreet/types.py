@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple, TypeVar, overload
 
+from backoffice.inputs import storable_decimal
+
 T = TypeVar("T")
 
 
@@ -55,8 +57,8 @@ def parse_decimal(row: dict[str, Any], name: str, required: bool = False) -> Dec
         number = Decimal(value)  # surrounding whitespace is allowed, as Decimal reads it
     except InvalidOperation:
         raise WireValueError(name, value, "is not a number") from None
-    if not number.is_finite():
-        raise WireValueError(name, value, "is not a finite number")
+    if not storable_decimal(number):
+        raise WireValueError(name, value, "is not a finite number of a sane magnitude")
     return number
 
 

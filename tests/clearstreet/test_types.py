@@ -149,3 +149,14 @@ def test_order_timestamps_with_nanoseconds_are_aware_utc():
 def test_data_that_is_not_a_list_is_an_error():
     with pytest.raises(WireValueError):
         read_rows({"not": "a list"}, Position.from_wire)
+
+
+def test_a_decimal_no_column_can_hold_is_an_unreadable_value_not_a_failed_sync() -> None:
+    """'1e200000' is a finite Decimal, but PostgreSQL's numeric cannot store it: the row is skipped
+    and recorded like any other unreadable value, and the rest of the page is kept."""
+    rows, problems = read_rows(
+        [{**SEED_POSITION, "market_value": "1e200000"}, {**SEED_POSITION, "instrument_id": "ok-1"}],
+        Position.from_wire,
+    )
+    assert [p.instrument_id for p in rows] == ["ok-1"]
+    assert "market_value" in problems[0].problem and "magnitude" in problems[0].problem
