@@ -49,7 +49,7 @@ def browser() -> Iterator:
 
 @pytest.fixture
 def page(browser, request) -> Iterator:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     console_errors: list[str] = []
     page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
