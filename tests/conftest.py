@@ -107,10 +107,14 @@ def wait_for(predicate, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def start_worker(queue: str, name: str, base_url: str) -> subprocess.Popen:
+def start_worker(
+    queue: str, name: str, base_url: str, *, env: dict[str, str] | None = None, pool: str = "prefork"
+) -> subprocess.Popen:
     """A real Celery worker over Redis on ``queue``, against the test database and the given sandbox.
 
-    It runs in a session of its own, so a test can kill it and its pool with one signal.
+    It runs in a session of its own, so a test can kill it and its pool with one signal. ``env``
+    adds to its environment (a failpoint, say); ``pool="solo"`` runs tasks in the worker process
+    itself, so a task that dies takes the worker with it instead of being handed to a new child.
     """
     env = {
         **os.environ,
@@ -120,6 +124,7 @@ def start_worker(queue: str, name: str, base_url: str) -> subprocess.Popen:
         "CLEAR_STREET_BASE_URL": base_url,
         "CLEAR_STREET_API_KEY": settings.SANDBOX_DEFAULT_API_KEY,
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     log = (BASE_DIR / "var" / f"test-{name}.log").open("w")
     node = f"{name}-{os.getpid()}@{os.uname().nodename}"
@@ -135,6 +140,8 @@ def start_worker(queue: str, name: str, base_url: str) -> subprocess.Popen:
             "INFO",
             "-Q",
             queue,
+            "--pool",
+            pool,
             "--concurrency",
             "2",
             "-n",

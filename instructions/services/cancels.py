@@ -8,12 +8,13 @@ import logging
 from django.db import transaction
 
 from backoffice import jobs
+from backoffice.audit.models import AuditEntry
 from backoffice.audit.services import resolve_interrupted_calls
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError, MalformedResponse
 from backoffice.clearstreet.types import PositionInstruction as WireInstruction
 from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, execute_once, require_maker
-from instructions.models import CancelRequest, Instruction
+from instructions.models import CancelRequest, Instruction, InstructionStatus
 from instructions.queries import open_cancel
 from instructions.services.mirror import record_instructions
 from instructions.services.workflows import CANCELS, EXECUTE_CANCEL
@@ -63,26 +64,40 @@ def acknowledge_cancel(user: AnyUser, cancel_id: int, reason: str) -> CancelRequ
 
 
 def execute_cancel(cancel_id: int, *, celery_task_id: str | None = None) -> CancelRequest:
-    """Ask Clear Street to cancel, once; the terminal state arrives later through the mirror."""
+    """Ask Clear Street to cancel, once; the terminal state arrives later through the mirror.
+
+    A cancel found already being sent had its worker die mid-call: Clear Street's instruction list
+    says whether that cancel landed (the instruction is no longer simply SENT), and only if it did
+    not is the cancel sent again. Never blindly.
+    """
     return execute_once(
         CANCELS,
         cancel_id,
-        interrupted=_interrupted,
+        interrupted=None,
         send=lambda cancel: _send_cancel(cancel, celery_task_id),
     )
 
 
-def _interrupted(cancel: CancelRequest) -> None:
-    """A worker died mid-call: the instruction's own status will tell what happened."""
+def _attempted_before(cancel: CancelRequest) -> bool:
+    """Whether an earlier attempt may have reached Clear Street (its calls are on the record)."""
     resolve_interrupted_calls(subject_type="cancel_request", subject_id=cancel.pk)
-    cancel.error = "The answer was lost; the instruction's status from the next sync decides the outcome."
-    CANCELS.move(cancel, C.CANCEL_REQUESTED, actor=SYSTEM, action="cancel_unconfirmed", reason=cancel.error)
+    return AuditEntry.objects.filter(
+        subject_type="cancel_request", subject_id=str(cancel.pk), kind=AuditEntry.Kind.CALL
+    ).exists()
 
 
 def _send_cancel(cancel: CancelRequest, celery_task_id: str | None) -> CancelRequest:
     instruction = cancel.instruction
     try:
         with CANCELS.calls_made_for(cancel, celery_task_id), ClearStreetClient() as client:
+            if _attempted_before(cancel):
+                listed = client.list_instructions(
+                    instruction.account.number, instrument_id=instruction.instrument_id
+                )
+                upstream = next((wire for wire in listed.instructions if wire.id == instruction.pk), None)
+                if upstream is not None and upstream.status != InstructionStatus.SENT:
+                    _settle_sent(cancel.pk, upstream)  # the earlier cancel landed: follow it, do not resend
+                    return CancelRequest.objects.get(pk=cancel.pk)
             wire = client.cancel_instruction(instruction.account.number, instruction.pk)
     except ClearStreetError as exc:
         _settle_refusal(cancel.pk, exc)
@@ -124,9 +139,10 @@ def _settle_unconfirmed(cancel_id: int, why: str) -> None:
 
 
 def _settle_sent(cancel_id: int, wire: WireInstruction) -> None:
+    """Clear Street took the cancel: follow the instruction's status (a terminal one settles the cancel)."""
     with transaction.atomic():
         cancel = CANCELS.lock(cancel_id)
-        if cancel.status == C.SUBMITTING:  # else a sync already saw the instruction's verdict
+        if cancel.status == C.SUBMITTING and wire.status == InstructionStatus.CANCEL_REQUESTED:
             cancel.request_id = ""
             CANCELS.move(cancel, C.CANCEL_REQUESTED, actor=SYSTEM, action="cancel_sent")
         record_instructions(cancel.instruction.account, [(wire, None)], source="cancel")
