@@ -13,11 +13,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from backoffice import jobs
+from backoffice.audit.models import AuditEntry
 from backoffice.audit.services import resolve_interrupted_calls
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.errors import ClearStreetError, MalformedResponse, UpstreamTransportError
 from backoffice.clearstreet.types import Order as WireOrder
-from backoffice.clearstreet.types import OrderList
+from backoffice.clearstreet.types import OrderList, read_rows
 from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, Workflow, execute_once, require_maker
 from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position
 
@@ -128,13 +129,50 @@ def execute_close(request_id: int, *, celery_task_id: str | None = None) -> Clos
 
 
 def _interrupted(request: CloseRequest) -> None:
-    """A worker died mid-call: the close may or may not have reached Clear Street. Never resent."""
+    """A worker died mid-call. Never resent: if the call's answer made it onto the record, the close
+    is settled from it; otherwise its outcome is unknown and a person checks the orders."""
     resolve_interrupted_calls(subject_type="close_request", subject_id=request.pk)
+    answered = (
+        AuditEntry.objects.filter(
+            subject_type="close_request",
+            subject_id=str(request.pk),
+            kind=AuditEntry.Kind.CALL,
+            status_code=200,
+        )
+        .order_by("-id")
+        .first()
+    )
+    body = answered.response_body if answered is not None else None
+    if isinstance(body, dict) and isinstance(body.get("data"), list):
+        orders, problems = read_rows(body["data"], WireOrder.from_wire)
+        _settled(request, orders, len(problems), answered.request_id if answered else None, recovered=True)
+        return
     request.error = (
         "The worker stopped while this close was being sent; Clear Street may or may not have "
         "received it. Check the account's orders before requesting another close."
     )
     CLOSES.move(request, C.UNKNOWN, actor=SYSTEM, action="outcome_unknown", reason=request.error)
+
+
+def _settled(
+    request: CloseRequest,
+    orders: list[WireOrder],
+    unreadable: int,
+    request_id: str | None,
+    *,
+    recovered: bool,
+) -> None:
+    """Keep the orders Clear Street returned and mark the close submitted (in the caller's transaction)."""
+    for wire in orders:
+        _store_order(request, wire)
+    request.submitted_at = timezone.now()
+    request.request_id = request_id or ""
+    if unreadable:
+        request.error = f"{unreadable} order(s) in Clear Street's answer could not be read; see the audit."
+    source = " (from the answer on the record; the worker stopped before saving it)" if recovered else ""
+    CLOSES.move(
+        request, C.SUBMITTED, actor=SYSTEM, action="submitted", reason=f"{len(orders)} order(s){source}"
+    )
 
 
 def _send_close(request: CloseRequest, celery_task_id: str | None) -> CloseRequest:
@@ -171,17 +209,7 @@ def _send_close(request: CloseRequest, celery_task_id: str | None) -> CloseReque
                 CLOSES.move(request, C.UNKNOWN, actor=SYSTEM, action="outcome_unknown", reason=request.error)
         return request
     with transaction.atomic():
-        for wire in result.orders:
-            _store_order(request, wire)
-        request.submitted_at = timezone.now()
-        request.request_id = result.request_id or ""
-        if result.problems:
-            request.error = (
-                f"{len(result.problems)} order(s) in Clear Street's answer could not be read; see the audit."
-            )
-        CLOSES.move(
-            request, C.SUBMITTED, actor=SYSTEM, action="submitted", reason=f"{len(result.orders)} order(s)"
-        )
+        _settled(request, result.orders, len(result.problems), result.request_id, recovered=False)
     return request
 
 
