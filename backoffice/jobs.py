@@ -75,3 +75,16 @@ def handed_since(task: str, args_list: list[int], since: datetime) -> bool:
 
 def waiting_count() -> int:
     return Job.objects.filter(dispatched_at=None).count()
+
+
+def resume_waits(older_than_seconds: float | None) -> tuple[timedelta, timedelta]:
+    """How long approved work waits for its task, and how long a call to Clear Street can take,
+    before a sweeper hands either on again (``older_than_seconds`` overrides both)."""
+    from django.conf import settings
+
+    if older_than_seconds is not None:
+        return timedelta(seconds=older_than_seconds), timedelta(seconds=older_than_seconds)
+    return (
+        timedelta(seconds=settings.RESUME_AFTER_SECONDS),
+        timedelta(seconds=settings.CLEAR_STREET_TIMEOUT_SECONDS * 3 + 30),
+    )

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -307,17 +305,6 @@ def _settle(batch_id: int, answered: Answered, failure: str | None = None) -> Ba
 # --- work that lost its worker ---------------------------------------------------------------------
 
 
-def resume_waits(older_than_seconds: float | None) -> tuple[timedelta, timedelta]:
-    """How long approved work waits for its task, and how long a call can take, before a sweeper
-    hands either on again."""
-    if older_than_seconds is not None:
-        return timedelta(seconds=older_than_seconds), timedelta(seconds=older_than_seconds)
-    return (
-        timedelta(seconds=settings.RESUME_AFTER_SECONDS),
-        timedelta(seconds=settings.CLEAR_STREET_TIMEOUT_SECONDS * 3 + 30),
-    )
-
-
 def resume_unfinished_work(*, older_than_seconds: float | None = None) -> int:
     """Hand on again every batch and cancel whose work has no live task.
 
@@ -330,7 +317,7 @@ def resume_unfinished_work(*, older_than_seconds: float | None = None) -> int:
     waits (an operator who knows the worker is gone).
     """
     now = timezone.now()
-    waited, call_limit = resume_waits(older_than_seconds)
+    waited, call_limit = jobs.resume_waits(older_than_seconds)
     count = 0
     batches = Batch.objects.filter(
         Q(status=S.APPROVED, decided_at__lt=now - waited)

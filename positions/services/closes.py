@@ -3,11 +3,10 @@ approved by a checker, sent to Clear Street once, and the orders it returns kept
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -143,6 +142,11 @@ def _interrupted(request: CloseRequest) -> None:
         .first()
     )
     body = answered.response_body if answered is not None else None
+    if body is None and answered is not None and answered.response_text:
+        try:  # a large answer is kept as the exact text received
+            body = json.loads(answered.response_text)
+        except ValueError:
+            body = None
     if isinstance(body, dict) and isinstance(body.get("data"), list):
         orders, problems = read_rows(body["data"], WireOrder.from_wire)
         _settled(request, orders, len(problems), answered.request_id if answered else None, recovered=True)
@@ -228,12 +232,11 @@ def _store_order(request: CloseRequest, wire: WireOrder) -> Order:
     return order
 
 
-def resume_unfinished_closes() -> int:
+def resume_unfinished_closes(*, older_than_seconds: float | None = None) -> int:
     """Hand on again every approved close whose task was lost, and every close a worker left
-    ``submitting`` (which then ends as unknown: never resent). See instructions' resume."""
+    ``submitting`` (settled from its recorded answer, else unknown: never resent)."""
     now = timezone.now()
-    waited = timedelta(seconds=settings.RESUME_AFTER_SECONDS)
-    call_limit = timedelta(seconds=settings.CLEAR_STREET_TIMEOUT_SECONDS * 3 + 30)
+    waited, call_limit = jobs.resume_waits(older_than_seconds)
     stuck = CloseRequest.objects.filter(
         Q(status=C.APPROVED, decided_at__lt=now - waited)
         | Q(status=C.SUBMITTING, decided_at__lt=now - call_limit)
