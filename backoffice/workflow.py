@@ -22,6 +22,7 @@ from django.utils import timezone
 from backoffice import locks, roles
 from backoffice.audit.context import SYSTEM, SystemActor
 from backoffice.audit.services import audit_context, record_decision
+from backoffice.models import AccessRequest
 from backoffice.roles import AnyUser
 
 Actor = User | SystemActor
@@ -58,14 +59,31 @@ def require_maker(user: AnyUser, action: str) -> User:
     return require_permission(user, roles.DRAFT_REQUESTS, action)
 
 
-def require_checker(user: AnyUser, maker_id: int | None, action: str) -> User:
-    """A checker may approve or reject, but never their own request, not even as a superuser."""
+def require_checker(
+    user: AnyUser, maker_id: int | None, action: str, permission: str = roles.APPROVE_REQUESTS
+) -> User:
+    """A checker may approve or reject, but never their own request, not even as a superuser, nor
+    the request of someone who asked for the checker's own access: an identity one person had made
+    is not a second pair of eyes on that person's work."""
     if user.pk is not None and user.pk == maker_id:
         raise ActionRefused(
             "You drafted this request, so someone else must approve or reject it (four-eyes rule).",
             code="self_approval",
         )
-    return require_permission(user, roles.APPROVE_REQUESTS, action)
+    if user.pk is not None and maker_id is not None and sponsored_by(user.pk, maker_id):
+        raise ActionRefused(
+            "The maker of this request asked for your own access, so someone else must approve or "
+            "reject it (four-eyes rule).",
+            code="self_approval",
+        )
+    return require_permission(user, permission, action)
+
+
+def sponsored_by(user_id: int, maker_id: int) -> bool:
+    """Whether ``maker_id`` requested an access change of ``user_id`` that was carried out."""
+    return AccessRequest.objects.filter(
+        subject_id=user_id, requested_by_id=maker_id, status=AccessRequest.Status.APPLIED
+    ).exists()
 
 
 R = TypeVar("R", bound=models.Model)
@@ -88,15 +106,18 @@ class Workflow(Generic[R]):
     sending: str  # while the call to Clear Street is out
     maker_field: str = "requested_by"
     related: tuple[str, ...] = field(default_factory=tuple)  # joined when the row is locked
+    checker_permission: str = roles.APPROVE_REQUESTS  # what a checker of this kind must hold
+    # The rows a person may decide (their desks'); others answer "does not exist". None: every row.
+    scope: Callable[[AnyUser], models.QuerySet[R]] | None = None
 
-    def lock(self, pk: int) -> R:
-        """The request, row-locked until the caller's transaction ends."""
+    def lock(self, pk: int, user: AnyUser | None = None) -> R:
+        """The request, row-locked until the caller's transaction ends; with ``user``, only among the
+        rows the workflow's ``scope`` lets that person decide."""
+        rows = self.model._default_manager.all()
+        if user is not None and self.scope is not None:
+            rows = self.scope(user)
         try:
-            return (
-                self.model._default_manager.select_for_update(of=("self",))
-                .select_related(*self.related)
-                .get(pk=pk)
-            )
+            return rows.select_for_update(of=("self",)).select_related(*self.related).get(pk=pk)
         except ObjectDoesNotExist:
             raise ActionRefused(f"{self.noun.capitalize()} #{pk} does not exist.", code="not_found") from None
 
@@ -203,8 +224,10 @@ class Workflow(Generic[R]):
         """A checker's approval (never the maker's). ``check`` runs under the lock and may refuse,
         or answer a reason to record; ``then`` hands the work on, in the same transaction."""
         with transaction.atomic():
-            request = self.lock(pk)
-            checker = require_checker(user, self.maker_id(request), f"approve {self.noun}s")
+            request = self.lock(pk, user)
+            checker = require_checker(
+                user, self.maker_id(request), f"approve {self.noun}s", self.checker_permission
+            )
             self._require(request, self.pending, "approved")
             reason = check(request) if check is not None else ""
             request.decided_by, request.decided_at = checker, timezone.now()  # type: ignore[attr-defined]
@@ -222,8 +245,10 @@ class Workflow(Generic[R]):
                 "Give a reason for the rejection: the maker will read it.", code="reason_required"
             )
         with transaction.atomic():
-            request = self.lock(pk)
-            checker = require_checker(user, self.maker_id(request), f"reject {self.noun}s")
+            request = self.lock(pk, user)
+            checker = require_checker(
+                user, self.maker_id(request), f"reject {self.noun}s", self.checker_permission
+            )
             self._require(request, self.pending, "rejected")
             request.decided_by, request.decided_at = checker, timezone.now()  # type: ignore[attr-defined]
             request.decision_reason = reason  # type: ignore[attr-defined]
@@ -232,7 +257,7 @@ class Workflow(Generic[R]):
 
     def withdraw(self, user: AnyUser, pk: int) -> R:
         with transaction.atomic():
-            request = self.lock(pk)
+            request = self.lock(pk, user)
             if not isinstance(user, User) or self.maker_id(request) != user.pk:
                 raise ActionRefused(
                     f"Only the person who requested this {self.noun} can withdraw it.", code="forbidden"

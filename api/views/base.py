@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import QuerySet
@@ -67,7 +67,10 @@ def followed_account(account_id: int, field: str = "account_id") -> Account:
     return account
 
 
-def filter_account(qs: QuerySet, data: dict, path: str = "account__number") -> QuerySet:
+QS = TypeVar("QS", bound=QuerySet)
+
+
+def filter_account(qs: QS, data: dict, path: str = "account__number") -> QS:
     return qs.filter(**{path: data["account"]}) if data.get("account") is not None else qs
 
 
