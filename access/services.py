@@ -556,15 +556,13 @@ def _user_key(username: str) -> str:
 def password_changed(user: User, *, how: str, actor: User | None = None) -> None:
     """Record a password change (``how``: "changed" by its owner, "reset" from an e-mailed link);
     a reset also ends the person's API tokens (whoever reset it may not be whoever held them)."""
-    if how == "reset":
-        tokens.revoke_all_of(user, actor=user, why="password reset")
+    ended = tokens.revoke_all_of(user, actor=user, why="password reset") if how == "reset" else 0
     record_decision(
         action=f"password_{how}",
         actor=actor or user,
         subject_type="user",
         subject_id=user.pk,
-        before={"password": "(previous)"},
-        after={"password": "(new)", "sessions": "ended"},
+        after={"sessions": "ended", "api_credentials_revoked": ended},
     )
 
 

@@ -17,6 +17,7 @@ from backoffice import roles
 from backoffice.inputs import whole_number
 from backoffice.middleware import json_endpoint
 from backoffice.pages import carry_out, refused
+from backoffice.secondfactor import step_up_required
 from backoffice.workflow import ActionRefused
 from positions import queries, services
 from positions.forms import BookFilterForm, CloseRequestForm, RejectForm
@@ -218,6 +219,7 @@ def close_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
 @require_POST
+@step_up_required("approve requests")
 def approve_close(request: HttpRequest, pk: int) -> HttpResponse:
     return carry_out(
         request,
@@ -229,6 +231,7 @@ def approve_close(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
 @require_POST
+@step_up_required("reject requests")
 def reject_close(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", "")
     return carry_out(
