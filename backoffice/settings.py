@@ -419,13 +419,17 @@ OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
 OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
 OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
 OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile")
+# Match the token's key id against the provider's keys (0 only for a provider publishing one key
+# without ids); never wait on the provider for ever.
+OIDC_VERIFY_KID = env_bool("OIDC_VERIFY_KID", True)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
 OIDC_ROLE_CLAIM = os.environ.get("OIDC_ROLE_CLAIM", "groups")
 OIDC_DESK_CLAIM = os.environ.get("OIDC_DESK_CLAIM", "desks")
 # JSON objects: the provider's value -> our role name, and -> our desk name.
 OIDC_ROLE_MAP: dict[str, str] = json.loads(os.environ.get("OIDC_ROLE_MAP", "{}"))
 OIDC_DESK_MAP: dict[str, str] = json.loads(os.environ.get("OIDC_DESK_MAP", "{}"))
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
-LOGIN_REDIRECT_URL_FAILURE = "login"
+LOGIN_REDIRECT_URL_FAILURE = "/login/"
 if OIDC_ENABLED:
     AUTHENTICATION_BACKENDS.append("access.sso.ClaimsMappingBackend")
 
