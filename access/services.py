@@ -204,14 +204,7 @@ def change_access(
         subject = _subject(subject_id)
         _not_yourself(maker, subject)
         before = queries.snapshot(subject)
-        held_roles = set(before["roles"])
-        held_desks = set(Desk.objects.filter(members=subject).values_list("pk", flat=True))
-        change = {
-            "add_roles": sorted(set(chosen_roles) - held_roles),
-            "remove_roles": sorted(held_roles - set(chosen_roles)),
-            "add_desks": sorted(set(desks) - held_desks),
-            "remove_desks": sorted(held_desks - set(desks)),
-        }
+        change = _difference(subject, before, chosen_roles, desks)
         if not any(change.values()):
             raise ActionRefused(
                 "Nothing to change: those are the person's roles and desks already.", code="invalid"
@@ -227,6 +220,20 @@ def change_access(
             _record_user(maker, "access_removed", subject, before, note)
             return None
         return _open(maker, K.CHANGE_ACCESS, change, note, subject)
+
+
+def _difference(
+    subject: User, before: dict[str, Any], role_names: list[str], desks: dict[int, str]
+) -> dict[str, list[Any]]:
+    """What to add and remove to bring ``subject`` from ``before`` to these roles and desks."""
+    held_roles = set(before["roles"])
+    held_desks = set(Desk.objects.filter(members=subject).values_list("pk", flat=True))
+    return {
+        "add_roles": sorted(set(role_names) - held_roles),
+        "remove_roles": sorted(held_roles - set(role_names)),
+        "add_desks": sorted(set(desks) - held_desks),
+        "remove_desks": sorted(held_desks - set(desks)),
+    }
 
 
 def request_reactivation(actor: AnyUser, subject_id: int, note: str = "") -> AccessRequest:
@@ -623,13 +630,7 @@ def follow_provider(user: User, *, role_names: list[str], desk_names: list[str],
     with transaction.atomic():
         subject = _subject(user.pk)
         before = queries.snapshot(subject)
-        held_desks = set(Desk.objects.filter(members=subject).values_list("pk", flat=True))
-        change = {
-            "add_roles": sorted(set(chosen_roles) - set(before["roles"])),
-            "remove_roles": sorted(set(before["roles"]) - set(chosen_roles)),
-            "add_desks": sorted(set(desks) - held_desks),
-            "remove_desks": sorted(held_desks - set(desks)),
-        }
+        change = _difference(subject, before, chosen_roles, desks)
         if not any(change.values()):
             return
         _apply_change(subject, change)

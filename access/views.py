@@ -5,6 +5,7 @@ administration (people, requests, lockouts) for administrators. HTTP only: the r
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import django_otp
@@ -233,6 +234,27 @@ def _back_to(pk: int) -> str:
     return reverse("access:user_detail", args=[pk])
 
 
+def _ask(
+    request: HttpRequest,
+    act: Callable[[], AccessRequest | None],
+    *,
+    back: str,
+    success: str,
+    done_now: str = "",
+) -> HttpResponse:
+    """Open a four-eyes access request and show it; a change that needed no second person
+    (``act`` answered None) goes back with ``done_now``."""
+    try:
+        access_request = act()
+    except ActionRefused as exc:
+        return refused(request, exc, back)
+    if access_request is None:
+        messages.success(request, done_now)
+        return redirect(back)
+    messages.success(request, success)
+    return redirect("access:request_detail", access_request.pk)
+
+
 @manage_access
 @require_POST
 @administering
@@ -241,21 +263,19 @@ def user_access(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose roles and desks from the lists.")
         return redirect(_back_to(pk))
-    try:
-        access_request = services.change_access(
+    return _ask(
+        request,
+        lambda: services.change_access(
             request.user,
             pk,
             role_names=form.cleaned_data["roles"],
             desk_ids=[desk.pk for desk in form.cleaned_data["desks"]],
             note=form.cleaned_data["note"],
-        )
-    except ActionRefused as exc:
-        return refused(request, exc, _back_to(pk))
-    if access_request is None:
-        messages.success(request, "Removed. The change is on the audit trail.")
-        return redirect(_back_to(pk))
-    messages.success(request, "Requested. It applies once a second administrator approves it.")
-    return redirect("access:request_detail", access_request.pk)
+        ),
+        back=_back_to(pk),
+        success="Requested. It applies once a second administrator approves it.",
+        done_now="Removed. The change is on the audit trail.",
+    )
 
 
 @manage_access
@@ -275,12 +295,12 @@ def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @administering
 def user_reactivate(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        access_request = services.request_reactivation(request.user, pk, request.POST.get("note", ""))
-    except ActionRefused as exc:
-        return refused(request, exc, _back_to(pk))
-    messages.success(request, "Requested. The user is reactivated once a second administrator approves.")
-    return redirect("access:request_detail", access_request.pk)
+    return _ask(
+        request,
+        lambda: services.request_reactivation(request.user, pk, request.POST.get("note", "")),
+        back=_back_to(pk),
+        success="Requested. The user is reactivated once a second administrator approves.",
+    )
 
 
 @manage_access
@@ -315,18 +335,18 @@ def user_token(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Give the token a name (and, if you like, a valid expiry date).")
         return redirect(_back_to(pk))
-    try:
-        access_request = services.request_token_for(
+    return _ask(
+        request,
+        lambda: services.request_token_for(
             request.user,
             pk,
             name=form.cleaned_data["name"],
             expires_at=form.cleaned_data["expires_at"],
             note=form.cleaned_data["note"],
-        )
-    except ActionRefused as exc:
-        return refused(request, exc, _back_to(pk))
-    messages.success(request, "Requested. Once approved, you collect the token here (it is shown once).")
-    return redirect("access:request_detail", access_request.pk)
+        ),
+        back=_back_to(pk),
+        success="Requested. Once approved, you collect the token here (it is shown once).",
+    )
 
 
 # --- Requests ---------------------------------------------------------------------------------------
