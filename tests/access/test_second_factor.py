@@ -115,3 +115,40 @@ def test_an_administrator_resets_someone_elses_second_factor(mfa_on, users):
     # The next sign-in enrols again.
     client = sign_in(sup)
     assert client.get(client.get("/")["Location"])["Location"].startswith("/access/mfa/")
+
+
+def test_the_api_asks_a_session_for_a_fresh_code_but_not_a_token(mfa_on, users, rf):
+    """api.permissions.FreshSecondFactor, which the API's approve and reject actions wear."""
+    from rest_framework.authentication import SessionAuthentication
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    from api.authentication import ApiTokenAuthentication
+    from api.permissions import FreshSecondFactor
+    from api.services import issue_token
+
+    class Decide(APIView):
+        authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
+        permission_classes = [FreshSecondFactor]
+
+        def get(self, request):
+            return Response({"decided": True})
+
+    mfa_on.STEP_UP_WINDOW_SECONDS = 1
+    sup = users["supervisors"]
+    client = sign_in(sup)
+    enrol(client, sup)
+
+    def over_the_session():
+        request = rf.get("/decide/")
+        request.user, request.session = sup, client.session
+        request.user.is_verified = lambda: True  # what django-otp's middleware says of this session
+        return Decide.as_view()(request)
+
+    assert over_the_session().status_code == 200
+    time.sleep(1.2)
+    stale = over_the_session()
+    assert stale.status_code == 403 and "fresh code" in stale.data["error"]["message"]
+    _, raw = issue_token(sup, "desk script")
+    with_token = Decide.as_view()(rf.get("/decide/", HTTP_AUTHORIZATION=f"Bearer {raw}"))
+    assert with_token.status_code == 200
