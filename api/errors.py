@@ -160,5 +160,8 @@ def _plain_message(exc: exceptions.APIException) -> str:
     ):
         return "Your role does not allow this."
     if isinstance(exc, exceptions.Throttled):
-        return f"Too many requests; try again in {int(getattr(exc, 'wait', None) or 1)} seconds."
+        # A throttle that says why (too many wrong tokens) keeps its words; the wait is always given.
+        why = text.split(" Expected available", 1)[0].rstrip(".")
+        why = "Too many requests" if why == "Request was throttled" else why
+        return f"{why}; try again in {int(getattr(exc, 'wait', None) or 1)} seconds."
     return text

@@ -445,4 +445,10 @@ class SyncRequestSerializer(serializers.Serializer):
 
 class TokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the token stops working; empty: API_TOKEN_DEFAULT_DAYS (90) from now. No token "
+        "lives for ever.",
+    )

@@ -13,6 +13,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 from api.models import ApiToken
+from backoffice.addresses import client_address
 
 logger = logging.getLogger(__name__)
 CACHE_ALIAS = "api_throttle"
@@ -55,3 +56,7 @@ class TokenRateThrottle(_SharedCache, UserRateThrottle):
 
 class AnonymousRateThrottle(_SharedCache, AnonRateThrottle):
     scope = "anon"
+
+    def get_ident(self, request) -> str:
+        # X-Forwarded-For only as far as our own proxies wrote it (TRUSTED_PROXY_COUNT).
+        return client_address(request._request)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, resolve_url
 from django.utils import timezone
 
 
@@ -90,3 +95,68 @@ class RejectNulBytesMiddleware:
             if request.content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}:
                 return any("\x00" in value for _, values in request.POST.lists() for value in values)
         return False
+
+
+# --- Identity: second factor and idle sessions ------------------------------------------------------
+
+# Pages a signed-in person reaches before their second factor: signing out, enrolling, verifying.
+SECOND_FACTOR_EXEMPT_PREFIXES = ("/logout/", "/access/verify/", "/access/mfa/", "/static/", "/healthz")
+
+
+class SecondFactorMiddleware:
+    """A person whose role (or choice) needs a second factor gets nothing but the verify or enrol
+    page until this session verified a code. Runs after django-otp's ``OTPMiddleware``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from backoffice import secondfactor
+
+        user = request.user
+        if (
+            user.is_authenticated
+            and not request.path.startswith(SECOND_FACTOR_EXEMPT_PREFIXES)
+            and secondfactor.required_for(user)
+            and not secondfactor.session_verified(request)
+        ):
+            message = "Verify your second factor first."
+            if request.path.startswith("/api/"):
+                body = {"error": {"code": "second_factor_required", "status": 403, "message": message}}
+                return JsonResponse(body, status=403)
+            return redirect(secondfactor.verify_url(request.get_full_path()))
+        return self.get_response(request)
+
+
+# When the session last saw its person (seconds since the epoch); written at most this often.
+LAST_SEEN_SESSION_KEY = "backoffice_last_seen"
+LAST_SEEN_RESOLUTION_SECONDS = 15
+
+
+class IdleTimeoutMiddleware:
+    """A session nobody used for ``SESSION_IDLE_TIMEOUT_SECONDS`` ends (the sign-out is audited)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated and hasattr(request, "session"):
+            now = time.time()
+            last_seen = request.session.get(LAST_SEEN_SESSION_KEY)
+            if (
+                isinstance(last_seen, (int, float))
+                and now - last_seen > settings.SESSION_IDLE_TIMEOUT_SECONDS
+            ):
+                request.idle_timeout = True  # type: ignore[attr-defined]  # read by the sign-out audit
+                logout(request)
+                minutes = max(1, round(settings.SESSION_IDLE_TIMEOUT_SECONDS / 60))
+                message = f"You were signed out after {minutes} minutes without activity."
+                if request.path.startswith("/api/"):
+                    return JsonResponse({"error": {"code": 401, "message": message}}, status=401)
+                messages.info(request, message)
+                return redirect(
+                    f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}"
+                )
+            if not isinstance(last_seen, (int, float)) or now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
+                request.session[LAST_SEEN_SESSION_KEY] = now
+        return self.get_response(request)

@@ -19,6 +19,7 @@ class Role(models.Model):
             ("approve_requests", "Can approve or reject others' requests (checker)"),
             ("view_audit", "Can read the whole audit trail (compliance)"),
             ("operate_system", "Can trigger syncs and operate the back-office"),
+            ("manage_access", "Can request and approve changes to users, desks and access"),
         ]
 
     def __str__(self) -> str:
@@ -97,3 +98,61 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"job #{self.pk} {self.task}{tuple(self.args)}"
+
+
+class AccessRequest(FourEyesRequest):
+    """A change to who may do what (a new user, roles, desks, reactivation, a token for someone
+    else), requested by one administrator and carried out only once a second one approves it.
+
+    It lives in the kernel because the four-eyes rule reads it: a checker may not decide the
+    requests of the person who asked for the checker's own access (``workflow.require_checker``).
+    """
+
+    class Kind(models.TextChoices):
+        CREATE_USER = "create_user", "Create a user"
+        CHANGE_ACCESS = "change_access", "Grant roles or desks"
+        REACTIVATE = "reactivate", "Reactivate a user"
+        ISSUE_TOKEN = "issue_token", "API token for someone else"
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        APPROVED = "approved", "Approved"
+        APPLYING = "applying", "Applying"
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected by checker"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.PENDING_APPROVAL: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN}),
+        Status.APPROVED: frozenset({Status.APPLYING}),
+        Status.APPLYING: frozenset({Status.APPLIED, Status.FAILED}),
+        Status.APPLIED: frozenset(),
+        Status.FAILED: frozenset(),
+        Status.REJECTED: frozenset(),
+        Status.WITHDRAWN: frozenset(),
+    }
+    OPEN = frozenset({Status.PENDING_APPROVAL, Status.APPROVED, Status.APPLYING})
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    # Whom it is about; empty for a user not yet created.
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    change = models.JSONField(default=dict, blank=True, help_text="What is to change, as requested")
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING_APPROVAL)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(FourEyesRequest.Meta):
+        constraints = [
+            *FourEyesRequest.Meta.constraints,
+            # Nobody asks for their own access.
+            models.CheckConstraint(
+                condition=Q(subject__isnull=True) | ~Q(subject=models.F("requested_by")),
+                name="access_request_not_about_its_maker",
+            ),
+        ]
+        indexes = [models.Index(fields=["subject", "status"])]
+
+    def __str__(self) -> str:
+        return f"access request #{self.pk} ({self.get_kind_display()}, {self.status})"

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from backoffice.workflow import ActionRefused
 
 
 def refused(request: HttpRequest, exc: ActionRefused, back: str) -> HttpResponse:
-    """Show why the rules said no (every row's reason, for an invalid batch) and go back."""
+    """Show why the rules said no (every row's reason, for an invalid batch) and go back; a request
+    that is not there for this person (gone, or another desk's) is the not-found page, as its own
+    page would be."""
+    if exc.code == "not_found":
+        raise Http404(exc.message)
     messages.error(request, exc.message)
     for error in getattr(exc, "errors", [])[1:]:
         messages.error(request, f"Row {error.row + 1}: {error.message}")

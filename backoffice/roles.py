@@ -25,13 +25,17 @@ DRAFT_REQUESTS = "backoffice.draft_requests"
 APPROVE_REQUESTS = "backoffice.approve_requests"
 VIEW_AUDIT = "backoffice.view_audit"
 OPERATE_SYSTEM = "backoffice.operate_system"
+MANAGE_ACCESS = "backoffice.manage_access"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     OPERATIONS: (VIEW_BOOK, DRAFT_REQUESTS, OPERATE_SYSTEM),
     SUPERVISORS: (VIEW_BOOK, APPROVE_REQUESTS, OPERATE_SYSTEM),
     COMPLIANCE: (VIEW_BOOK, VIEW_AUDIT),
-    ADMINS: (VIEW_BOOK, VIEW_AUDIT, OPERATE_SYSTEM),
+    ADMINS: (VIEW_BOOK, VIEW_AUDIT, OPERATE_SYSTEM, MANAGE_ACCESS),
 }
+# Roles that see every account, whatever their desks (compliance reads, administrators manage).
+FIRM_WIDE_ROLES = frozenset({COMPLIANCE, ADMINS})
+
 
 ROLE_LABELS = {
     OPERATIONS: "Operations",
@@ -51,6 +55,13 @@ def roles_of(user: AnyUser) -> list[str]:
     return cached
 
 
+def sees_every_account(user: AnyUser) -> bool:
+    """Compliance and administrators see the whole floor; everyone else sees their desks' accounts."""
+    if not isinstance(user, User) or not user.is_active:
+        return False
+    return user.is_superuser or bool(FIRM_WIDE_ROLES.intersection(roles_of(user)))
+
+
 def context_processor(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     roles = roles_of(user)
@@ -63,17 +74,20 @@ def context_processor(request: HttpRequest) -> dict[str, Any]:
             "audit": user.has_perm(VIEW_AUDIT),
             "operate": user.has_perm(OPERATE_SYSTEM),
             "admin": user.is_active and user.is_staff,
+            "manage_access": user.has_perm(MANAGE_ACCESS),
         },
     }
 
 
 ADMIN_MODEL_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("auth", "user"): ("view", "add", "change", "delete"),
+    # People and groups are changed through the access pages (four eyes), never the stock admin.
+    ("auth", "user"): ("view",),
     ("auth", "group"): ("view",),
     ("axes", "accessattempt"): ("view", "delete"),
     ("axes", "accessfailurelog"): ("view",),
     ("axes", "accesslog"): ("view",),
     ("positions", "account"): ("view", "add", "change"),
+    ("positions", "desk"): ("view", "add", "change"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -153,10 +154,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("LOGIN_COOLOFF_MINUTES", 15) / 60  # hours
-# Lock by username: a floor signs in from one office address, and locking that address would lock
-# the whole desk out on expiration day because of one person's typos (hence axes.W006 is silenced).
-AXES_LOCKOUT_PARAMETERS = ["username"]
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+# What a lockout is keyed on, and the per-address limit: see "Identity and access" below.
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
@@ -355,6 +353,101 @@ SPECTACULAR_SETTINGS = {
         "api.schema.add_error_responses",
     ],
 }
+
+# --- Identity and access: desks, second factor, single sign-on, passwords, sessions, throttling ---
+# (issue 14; README "Access" says what each does)
+INSTALLED_APPS += [
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "access",
+]
+# After sessions, auth and messages: django-otp marks verified sessions; an idle session ends before
+# anything else looks at it; a person who needs a second factor gets only the verify page until then.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1, "backoffice.middleware.IdleTimeoutMiddleware"
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("backoffice.middleware.IdleTimeoutMiddleware") + 1,
+    "backoffice.middleware.SecondFactorMiddleware",
+)
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("access.context.identity")  # type: ignore[index]
+
+# Second factor (TOTP with recovery codes): who must have one, and how fresh it must be to approve,
+# reject or administer users (step-up).
+MFA_ENFORCED = env_bool("MFA_ENFORCED", True)
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", ["supervisors", "admins"])
+MFA_REQUIRED_FOR_EVERYONE = env_bool("MFA_REQUIRED_FOR_EVERYONE", False)
+MFA_RECOVERY_CODES = env_int("MFA_RECOVERY_CODES", 10)
+OTP_TOTP_ISSUER = os.environ.get("MFA_ISSUER", "Clear Street back-office")
+STEP_UP_WINDOW_SECONDS = env_int("STEP_UP_WINDOW_SECONDS", 300)
+
+# Sessions end after this long without a request (and on a password change).
+SESSION_IDLE_TIMEOUT_SECONDS = env_int("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60)
+
+# A maker and a checker role on one desk in one person is refused unless the firm allows it.
+ALLOW_MAKER_AND_CHECKER_ON_ONE_DESK = env_bool("ALLOW_MAKER_AND_CHECKER_ON_ONE_DESK", False)
+
+# API tokens expire after this many days unless their creator picks an earlier date.
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
+
+# Client addresses: X-Forwarded-For is believed only as far as this many proxies of ours set it.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "backoffice.addresses.client_address"
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT  # type: ignore[assignment]
+# A lockout is a username from one address: an anonymous client can no longer lock the desk out from
+# elsewhere. Failed sign-ins per address are limited across usernames (access.throttling), and
+# requests with a wrong API token per address (api.authentication).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 30)
+LOGIN_ADDRESS_WINDOW_SECONDS = env_int("LOGIN_ADDRESS_WINDOW_SECONDS", 15 * 60)
+API_INVALID_TOKEN_RATE = os.environ.get("API_INVALID_TOKEN_RATE", "20/minute")
+
+# Password reset by e-mail (Django's e-mail backend; SMTP unless told otherwise).
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "backoffice@localhost")
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 24 * 3600)
+# The site's address as people reach it, for links in e-mails sent outside a request.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+
+# Single sign-on (OpenID Connect, mozilla-django-oidc). On when a client id is set; local accounts stay
+# for break-glass use. Roles and desks come from the provider's claims through the two maps.
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile")
+# Match the token's key id against the provider's keys (0 only for a provider publishing one key
+# without ids); never wait on the provider for ever.
+OIDC_VERIFY_KID = env_bool("OIDC_VERIFY_KID", True)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+OIDC_ROLE_CLAIM = os.environ.get("OIDC_ROLE_CLAIM", "groups")
+OIDC_DESK_CLAIM = os.environ.get("OIDC_DESK_CLAIM", "desks")
+# JSON objects: the provider's value -> our role name, and -> our desk name.
+OIDC_ROLE_MAP: dict[str, str] = json.loads(os.environ.get("OIDC_ROLE_MAP", "{}"))
+OIDC_DESK_MAP: dict[str, str] = json.loads(os.environ.get("OIDC_DESK_MAP", "{}"))
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+LOGIN_REDIRECT_URL_FAILURE = "/login/"
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.append("access.sso.ClaimsMappingBackend")
 
 # --- Logging: to stdout, secrets never logged -----------------------------------------------------
 LOGGING = {

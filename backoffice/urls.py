@@ -1,7 +1,6 @@
 """The project's composition root: every app's pages, the API, and the screens that compose apps."""
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from backoffice import views
@@ -19,8 +18,9 @@ urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("clock/", views.market_clock, name="market_clock"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Signing in and out, passwords, single sign-on; user administration (the access app).
+    path("", include("access.sign_in_urls")),
+    path("access/", include("access.urls")),
     path("positions/", include((positions_with_detail, "positions"))),
     path("instructions/", include("instructions.urls")),
     path("audit/", include("backoffice.audit.urls")),

@@ -22,6 +22,7 @@ from django.utils import timezone
 from backoffice import locks, roles
 from backoffice.audit.context import SYSTEM, SystemActor
 from backoffice.audit.services import audit_context, record_decision
+from backoffice.models import AccessRequest
 from backoffice.roles import AnyUser
 
 Actor = User | SystemActor
@@ -66,14 +67,31 @@ def require_desk(user: AnyUser, action: str) -> User:
     return require_permission(user, roles.DRAFT_REQUESTS, action)
 
 
-def require_checker(user: AnyUser, maker_id: int | None, action: str) -> User:
-    """A checker may approve or reject, but never their own request, not even as a superuser."""
+def require_checker(
+    user: AnyUser, maker_id: int | None, action: str, permission: str = roles.APPROVE_REQUESTS
+) -> User:
+    """A checker may approve or reject, but never their own request, not even as a superuser, nor
+    the request of someone who asked for the checker's own access: an identity one person had made
+    is not a second pair of eyes on that person's work."""
     if user.pk is not None and user.pk == maker_id:
         raise ActionRefused(
             "You drafted this request, so someone else must approve or reject it (four-eyes rule).",
             code="self_approval",
         )
-    return require_permission(user, roles.APPROVE_REQUESTS, action)
+    if user.pk is not None and maker_id is not None and sponsored_by(user.pk, maker_id):
+        raise ActionRefused(
+            "The maker of this request asked for your own access, so someone else must approve or "
+            "reject it (four-eyes rule).",
+            code="self_approval",
+        )
+    return require_permission(user, permission, action)
+
+
+def sponsored_by(user_id: int, maker_id: int) -> bool:
+    """Whether ``maker_id`` requested an access change of ``user_id`` that was carried out."""
+    return AccessRequest.objects.filter(
+        subject_id=user_id, requested_by_id=maker_id, status=AccessRequest.Status.APPLIED
+    ).exists()
 
 
 R = TypeVar("R", bound=models.Model)
@@ -98,15 +116,18 @@ class Workflow(Generic[R]):
     needs_attention: Callable[[R], bool] = lambda request: False
     maker_field: str = "requested_by"
     related: tuple[str, ...] = field(default_factory=tuple)  # joined when the row is locked
+    checker_permission: str = roles.APPROVE_REQUESTS  # what a checker of this kind must hold
+    # The rows a person may decide (their desks'); others answer "does not exist". None: every row.
+    scope: Callable[[AnyUser], models.QuerySet[R]] | None = None
 
-    def lock(self, pk: int) -> R:
-        """The request, row-locked until the caller's transaction ends."""
+    def lock(self, pk: int, user: AnyUser | None = None) -> R:
+        """The request, row-locked until the caller's transaction ends; with ``user``, only among the
+        rows the workflow's ``scope`` lets that person decide."""
+        rows = self.model._default_manager.all()
+        if user is not None and self.scope is not None:
+            rows = self.scope(user)
         try:
-            return (
-                self.model._default_manager.select_for_update(of=("self",))
-                .select_related(*self.related)
-                .get(pk=pk)
-            )
+            return rows.select_for_update(of=("self",)).select_related(*self.related).get(pk=pk)
         except ObjectDoesNotExist:
             raise ActionRefused(f"{self.noun.capitalize()} #{pk} does not exist.", code="not_found") from None
 
@@ -196,15 +217,15 @@ class Workflow(Generic[R]):
 
     def acknowledge(self, user: AnyUser, pk: int, reason: str) -> R:
         """A person on the desk takes a failure off the attention list, saying what they did about it."""
-        reason = reason.strip()
-        if not reason:
-            raise ActionRefused(
-                "Say what was done about it (checked the orders, redrafted, accepted the outcome...).",
-                code="reason_required",
-            )
         with transaction.atomic():
-            request = self.lock(pk)
+            request = self.lock(pk, user)  # first: another desk's request is not there at all
             person = require_desk(user, f"acknowledge {self.noun}s")
+            reason = reason.strip()
+            if not reason:
+                raise ActionRefused(
+                    "Say what was done about it (checked the orders, redrafted, accepted the outcome...).",
+                    code="reason_required",
+                )
             if getattr(request, "acknowledged_at", None) is not None:
                 raise ActionRefused(
                     f"{self.noun.capitalize()} #{pk} was already acknowledged.", code="invalid_transition"
@@ -241,8 +262,10 @@ class Workflow(Generic[R]):
         """A checker's approval (never the maker's). ``check`` runs under the lock and may refuse,
         or answer a reason to record; ``then`` hands the work on, in the same transaction."""
         with transaction.atomic():
-            request = self.lock(pk)
-            checker = require_checker(user, self.maker_id(request), f"approve {self.noun}s")
+            request = self.lock(pk, user)
+            checker = require_checker(
+                user, self.maker_id(request), f"approve {self.noun}s", self.checker_permission
+            )
             self._require(request, self.pending, "approved")
             reason = check(request) if check is not None else ""
             request.decided_by, request.decided_at = checker, timezone.now()  # type: ignore[attr-defined]
@@ -254,14 +277,16 @@ class Workflow(Generic[R]):
         return request
 
     def reject(self, user: AnyUser, pk: int, reason: str) -> R:
-        reason = reason.strip()
-        if not reason:
-            raise ActionRefused(
-                "Give a reason for the rejection: the maker will read it.", code="reason_required"
-            )
         with transaction.atomic():
-            request = self.lock(pk)
-            checker = require_checker(user, self.maker_id(request), f"reject {self.noun}s")
+            request = self.lock(pk, user)  # first: another desk's request is not there at all
+            checker = require_checker(
+                user, self.maker_id(request), f"reject {self.noun}s", self.checker_permission
+            )
+            reason = reason.strip()
+            if not reason:
+                raise ActionRefused(
+                    "Give a reason for the rejection: the maker will read it.", code="reason_required"
+                )
             self._require(request, self.pending, "rejected")
             request.decided_by, request.decided_at = checker, timezone.now()  # type: ignore[attr-defined]
             request.decision_reason = reason  # type: ignore[attr-defined]
@@ -270,7 +295,7 @@ class Workflow(Generic[R]):
 
     def withdraw(self, user: AnyUser, pk: int) -> R:
         with transaction.atomic():
-            request = self.lock(pk)
+            request = self.lock(pk, user)
             if not isinstance(user, User) or self.maker_id(request) != user.pk:
                 raise ActionRefused(
                     f"Only the person who requested this {self.noun} can withdraw it.", code="forbidden"

@@ -7,13 +7,25 @@ is drafted, and keeps it through every retry.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from backoffice.fields import WireDecimalField
 from backoffice.models import Acknowledgeable, FourEyesRequest
-from positions.models import Account, Position
+from positions.models import Account, DeskScopedQuerySet, Position
+
+
+class ByBatchAccount(DeskScopedQuerySet["BatchRow"]):
+    account_path = "batch__account"
+
+
+class ByInstructionAccount(DeskScopedQuerySet[Any]):
+    """Cancels and status changes reach their account through their instruction."""
+
+    account_path = "instruction__account"
 
 
 class InstructionType(models.TextChoices):
@@ -128,6 +140,8 @@ class Batch(Acknowledgeable):
     request_id = models.TextField(blank=True, help_text="request_id of the submit that landed")
     last_error = models.TextField(blank=True)
 
+    objects = DeskScopedQuerySet.as_manager()  # .visible_to(user): the rows of the user's desks
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -169,6 +183,8 @@ class BatchRow(models.Model):
     status = models.CharField(max_length=24, choices=InstructionStatus.choices, blank=True)
     rejection_reason = models.TextField(blank=True)
 
+    objects = ByBatchAccount.as_manager()  # .visible_to(user): the rows of the user's desks
+
     class Meta:
         ordering = ["symbol", "id"]
         constraints = [
@@ -201,6 +217,8 @@ class Instruction(models.Model):
     )
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
+
+    objects = DeskScopedQuerySet.as_manager()  # .visible_to(user): the rows of the user's desks
 
     class Meta:
         ordering = ["-created_at"]
@@ -248,6 +266,8 @@ class StatusChange(models.Model):
     request_id = models.TextField(blank=True)
     detail = models.TextField(blank=True)
 
+    objects = ByInstructionAccount.as_manager()  # .visible_to(user): the rows of the user's desks
+
     class Meta:
         ordering = ["observed_at", "id"]
 
@@ -291,6 +311,8 @@ class CancelRequest(FourEyesRequest):
 
     instruction = models.ForeignKey(Instruction, on_delete=models.PROTECT, related_name="cancel_requests")
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING_APPROVAL)
+
+    objects = ByInstructionAccount.as_manager()  # .visible_to(user): the rows of the user's desks
 
     class Meta(FourEyesRequest.Meta):
         pass

@@ -16,6 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from backoffice import clock, roles
 from backoffice.inputs import whole_number, whole_numbers
 from backoffice.pages import carry_out, refused
+from backoffice.roles import AnyUser
+from backoffice.secondfactor import step_up_required
 from backoffice.workflow import ActionRefused
 from instructions import queries, services
 from instructions.forms import ApproveForm, BatchNoteForm, BatchRowFormSet, ReasonForm, WorksheetForm
@@ -46,7 +48,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     status = "open" if scope == "open" else request.GET.get("status", "")
     if status and status != "open" and status not in Batch.Status.values:
         status = ""
-    rows = queries.batches(status=status, mine_of=request.user if scope == "mine" else None)[:200]
+    rows = queries.batches(request.user, status=status, mine=scope == "mine")[:200]
     return render(
         request,
         "instructions/batches.html",
@@ -54,9 +56,11 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _initial_rows(position_ids: list[int], instruction_type: str) -> list[dict]:
-    positions = Position.objects.filter(pk__in=position_ids, instrument_type="OPTION").select_related(
-        "account"
+def _initial_rows(viewer: AnyUser, position_ids: list[int], instruction_type: str) -> list[dict]:
+    positions = (
+        Position.objects.visible_to(viewer)
+        .filter(pk__in=position_ids, instrument_type="OPTION")
+        .select_related("account")
     )
     return [
         {
@@ -77,19 +81,21 @@ def _mark_rows(forms: list, invalid: services.BatchInvalid) -> None:
             form.add_error(field, error.message)
 
 
-def _positions_for(formset) -> dict[int, Position]:
+def _positions_for(viewer: AnyUser, formset) -> dict[int, Position]:
+    """The rows' positions, among the viewer's desks' (another desk's is not in their book)."""
     ids = [
         form.initial.get("position_id") or form.data.get(f"{form.prefix}-position_id")
         for form in formset.forms
     ]
-    return Position.objects.select_related("account").in_bulk(whole_numbers([str(i or "") for i in ids]))
+    positions = Position.objects.visible_to(viewer).select_related("account")
+    return positions.in_bulk(whole_numbers([str(i or "") for i in ids]))
 
 
-def _redraft_rows(user_pk: int | None, batch_pk: int | None) -> list[dict[str, object]]:
+def _redraft_rows(maker: AnyUser, batch_pk: int | None) -> list[dict[str, object]]:
     """The rows of a maker's batch that did not go (never sent, rejected, or unknown), as they were."""
     if batch_pk is None:
         return []
-    batch = Batch.objects.filter(pk=batch_pk, created_by_id=user_pk).first()
+    batch = Batch.objects.visible_to(maker).filter(pk=batch_pk, created_by_id=maker.pk).first()
     if batch is None:
         return []
     return [
@@ -106,7 +112,7 @@ def _redraft_rows(user_pk: int | None, batch_pk: int | None) -> list[dict[str, o
 def _form_page(request: HttpRequest, formset: Any, note: BatchNoteForm, batch: Batch | None) -> HttpResponse:
     """The batch form, each row saying what can still be drafted on it now and why the rest cannot;
     a fresh form offers only the instruction types still possible."""
-    positions = _positions_for(formset)
+    positions = _positions_for(request.user, formset)
     guidance = queries.guidance(list(positions.values()), clock.now())
     for form in formset.forms:
         position = positions.get(_whole(form.initial.get("position_id")) or 0)
@@ -143,7 +149,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         note = BatchNoteForm(request.POST)
         if formset.is_valid() and note.is_valid():
             forms_by_account: dict[int, list] = defaultdict(list)
-            positions = _positions_for(formset)
+            positions = _positions_for(request.user, formset)
             for form in formset.forms:
                 if form.cleaned_data.get("DELETE"):
                     continue
@@ -155,7 +161,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             if not forms_by_account:
                 messages.error(request, "Every row was removed: nothing to draft.")
                 return redirect("positions:list")
-            accounts = Account.objects.in_bulk(list(forms_by_account))
+            accounts = Account.objects.visible_to(request.user).in_bulk(list(forms_by_account))
             groups = [
                 (accounts[pk], [form.spec() for form in forms]) for pk, forms in forms_by_account.items()
             ]
@@ -185,9 +191,9 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         instruction_type = request.GET.get("type", InstructionType.EXERCISE)
         if instruction_type not in InstructionType.values:
             instruction_type = InstructionType.EXERCISE
-        initial = _redraft_rows(
-            request.user.pk, whole_number(request.GET.get("redraft", ""))
-        ) or _initial_rows(ids, instruction_type)
+        initial = _redraft_rows(request.user, whole_number(request.GET.get("redraft", ""))) or _initial_rows(
+            request.user, ids, instruction_type
+        )
         if not initial:
             messages.error(
                 request, "Select one or more option positions first, on the book or the worksheet."
@@ -201,7 +207,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
 @maker_only
 @require_http_methods(["GET", "POST"])
 def batch_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    batch = queries.batch(pk)
+    batch = queries.batch(pk, request.user)
     if batch is None:
         raise Http404("No such batch")
     back = reverse("instructions:batch_detail", args=[pk])
@@ -256,16 +262,18 @@ def batch_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The batch with each row's economics, what needs attention, and what this person may do now;
     ``?part=live`` is the part the page refreshes (status, rows' answers, attention)."""
-    batch = queries.batch(pk)
+    batch = queries.batch(pk, request.user)
     if batch is None:
         raise Http404("No such batch")
     drifts = queries.position_changes(batch) if batch.status == Batch.Status.PENDING_APPROVAL else []
     drift_by_symbol: dict[str, list[queries.PositionDrift]] = defaultdict(list)
     for drift in drifts:
         drift_by_symbol[drift.symbol].append(drift)
-    review = queries.review(batch)
+    review = queries.review(batch, request.user)
     now = clock.now()
-    attention = [item for item in queries.attention_items() if item.kind == "batch" and item.pk == batch.pk]
+    attention = [
+        item for item in queries.attention_items(request.user) if item.kind == "batch" and item.pk == batch.pk
+    ]
     is_maker = batch.created_by_id == request.user.pk
     context = {
         "batch": batch,
@@ -305,7 +313,10 @@ def batch_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 @checker_only
 @require_POST
+@step_up_required("approve requests")
 def batch_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    if not Batch.objects.visible_to(request.user).filter(pk=pk).exists():
+        raise Http404("No such batch")
     form = ApproveForm(request.POST)
     if not form.is_valid():  # the version the checker reviewed is part of the approval
         messages.error(request, "Reload the batch and review it before approving.")
@@ -321,6 +332,7 @@ def batch_approve(request: HttpRequest, pk: int) -> HttpResponse:
 
 @checker_only
 @require_POST
+@step_up_required("reject requests")
 def batch_reject(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", "")
     return _batch_action(
@@ -333,6 +345,7 @@ def batch_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 @checker_only
 @require_POST
+@step_up_required("approve requests")
 def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return _batch_action(
         request,
@@ -357,12 +370,12 @@ def approvals(request: HttpRequest) -> HttpResponse:
     """The checker's queue: pending batches by the cutoff that governs them (soonest first), then
     cancels; ``?part=queue`` is the part the page refreshes."""
     pending = sorted(
-        ((batch, queries.batch_cutoff(batch)) for batch in queries.pending_batches()),
+        ((batch, queries.batch_cutoff(batch)) for batch in queries.pending_batches(request.user)),
         key=lambda pair: (pair[1], pair[0].submitted_for_approval_at or pair[0].created_at),
     )
     context = {
         "pending": pending,
-        "cancels": queries.pending_cancels(),
+        "cancels": queries.pending_cancels(request.user),
         "now": clock.now(),
         "queue_url": f"{reverse('instructions:approvals')}?part=queue",
     }
@@ -374,7 +387,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
 @require_GET
 def attention(request: HttpRequest) -> HttpResponse:
     """Everything that did not reach its goal, until a person resolves or acknowledges it."""
-    return render(request, "instructions/attention.html", {"items": queries.attention_items()})
+    return render(request, "instructions/attention.html", {"items": queries.attention_items(request.user)})
 
 
 # --- the mirror and cancels ----------------------------------------------------------------------
@@ -387,6 +400,7 @@ def instruction_list(request: HttpRequest) -> HttpResponse:
     status = status if status in InstructionStatus.values else ""
     account_id = whole_number(request.GET.get("account", ""))  # account 0 exists
     rows = queries.instructions(
+        request.user,
         account_id=account_id,
         status=status,
         live_only=request.GET.get("live") == "on",
@@ -399,7 +413,7 @@ def instruction_list(request: HttpRequest) -> HttpResponse:
             "instructions": rows,
             "statuses": InstructionStatus.choices,
             "status": status,
-            "accounts": Account.objects.all(),
+            "accounts": Account.objects.visible_to(request.user),
             "account_id": account_id,
         },
     )
@@ -408,7 +422,9 @@ def instruction_list(request: HttpRequest) -> HttpResponse:
 @view_book
 @require_GET
 def instruction_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    instruction = get_object_or_404(Instruction.objects.select_related("account", "batch_row__batch"), pk=pk)
+    instruction = get_object_or_404(
+        Instruction.objects.visible_to(request.user).select_related("account", "batch_row__batch"), pk=pk
+    )
     cancel_blocker = instruction.cancel_blocker(queries.open_cancel(instruction))
     return render(
         request,
@@ -439,9 +455,16 @@ def cancel_request(request: HttpRequest, pk: str) -> HttpResponse:
 @require_GET
 def cancel_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cancel = get_object_or_404(
-        CancelRequest.objects.select_related("instruction__account", "requested_by", "decided_by"), pk=pk
+        CancelRequest.objects.visible_to(request.user).select_related(
+            "instruction__account", "requested_by", "decided_by"
+        ),
+        pk=pk,
     )
-    attention = [item for item in queries.attention_items() if item.kind == "cancel" and item.pk == cancel.pk]
+    attention = [
+        item
+        for item in queries.attention_items(request.user)
+        if item.kind == "cancel" and item.pk == cancel.pk
+    ]
     return render(
         request,
         "instructions/cancel_detail.html",
@@ -451,6 +474,7 @@ def cancel_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @checker_only
 @require_POST
+@step_up_required("approve requests")
 def cancel_approve(request: HttpRequest, pk: int) -> HttpResponse:
     return _cancel_action(
         request, pk, lambda: services.approve_cancel(request.user, pk), "Approved: the cancel is being sent."
@@ -459,6 +483,7 @@ def cancel_approve(request: HttpRequest, pk: int) -> HttpResponse:
 
 @checker_only
 @require_POST
+@step_up_required("reject requests")
 def cancel_reject(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", "")
     return _cancel_action(
@@ -493,7 +518,7 @@ WORKSHEET_PARTS = {"head": "instructions/_worksheet_head.html", "rows": "instruc
 @require_GET
 def worksheet(request: HttpRequest) -> HttpResponse:
     """The whole sheet, or one of its live parts (``part=head``; ``part=rows&underlying=X``)."""
-    accounts = list(Account.objects.all())
+    accounts = list(Account.objects.visible_to(request.user))
     form = WorksheetForm(request.GET or None, accounts=accounts)
     day = None
     account_ids: tuple[int, ...] = ()
@@ -502,7 +527,7 @@ def worksheet(request: HttpRequest) -> HttpResponse:
         day = form.cleaned_data.get("day")
         account_ids = (int(form.cleaned_data["account"]),) if form.cleaned_data.get("account") else ()
         underlying = form.cleaned_data.get("underlying") or None
-    sheet = queries.worksheet(day, account_ids, underlying=underlying)
+    sheet = queries.worksheet(request.user, day, account_ids, underlying=underlying)
     query = request.GET.copy()
     for name in ("underlying", "part"):
         query.pop(name, None)

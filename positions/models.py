@@ -6,12 +6,61 @@ be held beside the API documentation. Decimals are exact (``WireDecimalField``);
 
 from __future__ import annotations
 
+from typing import Any, ClassVar, Self, TypeVar
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from backoffice import roles
 from backoffice.fields import WireDecimalField
 from backoffice.models import FourEyesRequest
+from backoffice.roles import AnyUser
+
+_M = TypeVar("_M", bound=models.Model)
+
+# --- Desks and who sees what ----------------------------------------------------------------------
+
+
+class DeskScopedQuerySet(models.QuerySet[_M]):
+    """Rows a person may see: those of their desks' accounts (every row for compliance and
+    administrators). Each model names the path from its rows to their account; ``visible_to`` is
+    the one scoping function every page, count, export and API endpoint reads that model through.
+    """
+
+    account_path: ClassVar[str] = "account"
+
+    def visible_to(self, user: AnyUser) -> Self:
+        if roles.sees_every_account(user):
+            return self.all()
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        # A subquery, not a join: each row comes back once however many desks share its account.
+        desk_accounts = Desk.accounts.through.objects.filter(desk__members=user).values("account_id")
+        return self.filter(**{f"{self.account_path}__in": desk_accounts})
+
+
+class AccountQuerySet(DeskScopedQuerySet["Account"]):
+    account_path = "pk"
+
+
+class Desk(models.Model):
+    """A desk of the floor: the Clear Street accounts it owns and the people on it.
+
+    Members are changed through four-eyes access requests (``access``), never edited directly.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    accounts: models.ManyToManyField[Account, Any] = models.ManyToManyField(
+        "Account", related_name="desks", blank=True
+    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="desks", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Account(models.Model):
@@ -23,6 +72,8 @@ class Account(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # The time of the snapshot on screen: set only when a sync's snapshot replaced the last one.
     snapshot_as_of = models.DateTimeField(null=True, blank=True)
+
+    objects = AccountQuerySet.as_manager()  # .visible_to(user): the accounts of the user's desks
 
     class Meta:
         ordering = ["number"]
@@ -98,6 +149,8 @@ class Position(models.Model):
         db_index=False,
     )
 
+    objects = DeskScopedQuerySet.as_manager()  # .visible_to(user): the rows of the user's desks
+
     class Meta:
         ordering = ["account__number", "symbol"]
         constraints = [
@@ -153,6 +206,8 @@ class SyncRun(models.Model):
     )
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
+
+    objects = DeskScopedQuerySet.as_manager()  # .visible_to(user): the rows of the user's desks
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -210,6 +265,8 @@ class CloseRequest(FourEyesRequest):
     cancel_orders = models.BooleanField(default=False)
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING_APPROVAL)
     submitted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeskScopedQuerySet.as_manager()  # .visible_to(user): the rows of the user's desks
 
     class Meta(FourEyesRequest.Meta):
         constraints = [
@@ -288,6 +345,8 @@ class Order(models.Model):
     underlying_instrument_id = models.TextField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True, help_text="The order as Clear Street sent it.")
     received_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DeskScopedQuerySet.as_manager()  # .visible_to(user): the rows of the user's desks
 
     class Meta:
         ordering = ["-created_at"]

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from backoffice import clock
+from backoffice import clock, roles
 from backoffice.roles import AnyUser
 from positions import osi
 from positions.models import Account, CloseRequest, OfficialClose, Order, Position, SyncRun
@@ -58,16 +58,18 @@ def search_condition(text: str) -> Q:
     return Q(symbol__istartswith=term) | Q(underlying_root=term)
 
 
-def next_expiration(account_ids: tuple[int, ...] = ()) -> date | None:
-    """The first expiry on or after the business date among the options in the book."""
-    options = Position.objects.filter(instrument_type="OPTION", expiration_date__gte=clock.business_date())
+def next_expiration(viewer: AnyUser, account_ids: tuple[int, ...] = ()) -> date | None:
+    """The first expiry on or after the business date among the options in the viewer's book."""
+    options = Position.objects.visible_to(viewer).filter(
+        instrument_type="OPTION", expiration_date__gte=clock.business_date()
+    )
     if account_ids:
         options = options.filter(account__number__in=account_ids)
     return options.aggregate(first=Min("expiration_date"))["first"]
 
 
-def book(filters: BookFilters) -> QuerySet[Position]:
-    positions = Position.objects.select_related("account")
+def book(filters: BookFilters, viewer: AnyUser) -> QuerySet[Position]:
+    positions = Position.objects.visible_to(viewer).select_related("account")
     if filters.account_ids:
         positions = positions.filter(account__number__in=filters.account_ids)
     if filters.instrument_type:
@@ -81,7 +83,7 @@ def book(filters: BookFilters) -> QuerySet[Position]:
     if filters.expiry_to:
         positions = positions.filter(expiration_date__lte=filters.expiry_to)
     if filters.next_expiration:
-        first = next_expiration(filters.account_ids)
+        first = next_expiration(viewer, filters.account_ids)
         positions = positions.filter(expiration_date=first) if first else positions.none()
     column = F(SORTS.get(filters.sort, "symbol"))
     # Nulls (stocks have no expiry) last either way; the id keeps pages stable.
@@ -177,14 +179,16 @@ class UnknownAccounts(LookupError):
         super().__init__(f"Account {', '.join(map(str, numbers))} is not followed by the back-office.")
 
 
-def sync_targets(numbers: Sequence[int] = ()) -> list[Account]:
-    """The accounts a sync covers (positions or instructions): those named, else every active one.
+def sync_targets(numbers: Sequence[int] = (), viewer: AnyUser | None = None) -> list[Account]:
+    """The accounts a sync covers (positions or instructions): those named, else every active one;
+    with a ``viewer``, only among the accounts of their desks (the scheduled sync takes every one).
 
-    Raises ``UnknownAccounts`` naming any account that is not followed.
+    Raises ``UnknownAccounts`` naming any account that is not followed (or not the viewer's).
     """
+    accounts = Account.objects.all() if viewer is None else Account.objects.visible_to(viewer)
     if not numbers:
-        return list(Account.objects.filter(active=True))
-    found = {account.number: account for account in Account.objects.filter(number__in=numbers)}
+        return list(accounts.filter(active=True))
+    found = {account.number: account for account in accounts.filter(number__in=numbers)}
     missing = [number for number in dict.fromkeys(numbers) if number not in found]
     if missing:
         raise UnknownAccounts(missing)
@@ -212,17 +216,19 @@ def close_request_ids_for(position: Position) -> list[int]:
     )
 
 
-def pending_close_requests() -> QuerySet[CloseRequest]:
+def pending_close_requests(viewer: AnyUser) -> QuerySet[CloseRequest]:
     return (
-        CloseRequest.objects.filter(status=CloseRequest.Status.PENDING_APPROVAL)
+        CloseRequest.objects.visible_to(viewer)
+        .filter(status=CloseRequest.Status.PENDING_APPROVAL)
         .select_related("account", "requested_by")
         .order_by("requested_at")
     )
 
 
-def recent_close_requests(limit: int = 50) -> QuerySet[CloseRequest]:
+def recent_close_requests(viewer: AnyUser, limit: int = 50) -> QuerySet[CloseRequest]:
     return (
-        CloseRequest.objects.exclude(status=CloseRequest.Status.PENDING_APPROVAL)
+        CloseRequest.objects.visible_to(viewer)
+        .exclude(status=CloseRequest.Status.PENDING_APPROVAL)
         .select_related("account", "requested_by", "decided_by")
         .order_by("-requested_at")[:limit]
     )
@@ -236,9 +242,9 @@ def sync_runs(account: Account, limit: int = 100) -> QuerySet[SyncRun]:
     )
 
 
-def book_summary() -> dict[str, Any]:
-    """Figures for the dashboard's card: the whole book, and its oldest snapshot."""
-    return Position.objects.aggregate(
+def book_summary(viewer: AnyUser) -> dict[str, Any]:
+    """Figures for the dashboard's card: the viewer's whole book, and its oldest snapshot."""
+    return Position.objects.visible_to(viewer).aggregate(
         positions=Count("id"),
         accounts=Count("account", distinct=True),
         options=Count("id", filter=Q(instrument_type="OPTION")),
@@ -247,14 +253,15 @@ def book_summary() -> dict[str, Any]:
     )
 
 
-def expiring_count(day: date) -> int:
-    return Position.objects.filter(instrument_type="OPTION", expiration_date=day).count()
+def expiring_count(day: date, viewer: AnyUser) -> int:
+    return Position.objects.visible_to(viewer).filter(instrument_type="OPTION", expiration_date=day).count()
 
 
 def closes_awaiting_checker(user: AnyUser) -> int:
-    """Other people's close requests waiting for this checker's decision."""
+    """Other people's close requests on the checker's desks waiting for their decision."""
     return (
-        CloseRequest.objects.filter(status=CloseRequest.Status.PENDING_APPROVAL)
+        CloseRequest.objects.visible_to(user)
+        .filter(status=CloseRequest.Status.PENDING_APPROVAL)
         .exclude(requested_by=user.pk)
         .count()
     )
@@ -268,7 +275,7 @@ class UnderlyingPrice:
     """A price the desk can act on, and where it came from."""
 
     price: Decimal
-    source: str  # "official close" or "position in account N"
+    source: str  # "official close", "position in account N" or "position on another desk"
     as_of: datetime | None
     recorded_by: str = ""
 
@@ -278,6 +285,7 @@ class UnderlyingPrice:
 
 
 OFFICIAL_CLOSE = "official close"
+ANOTHER_DESK = "position on another desk"
 STOCK_TYPES = ("COMMON_STOCK", "PREFERRED_STOCK", "INDEX", "OTHER")
 
 
@@ -304,8 +312,13 @@ class PriceBook:
         )
 
 
-def price_book(options: Iterable[Position], day: date) -> PriceBook:
-    """Prices for every underlying of ``options`` on ``day``, in two queries whatever their number."""
+def price_book(options: Iterable[Position], day: date, viewer: AnyUser | None = None) -> PriceBook:
+    """Prices for every underlying of ``options`` on ``day``, in a few queries whatever their number.
+
+    A price is a price whichever desk holds the stock, but a ``viewer`` reads the account number
+    only of their own desks' positions: another desk's holdings are not theirs to see.
+    """
+    shown = _numbers_visible_to(viewer)
     ids = {o.underlying_instrument_id for o in options if o.underlying_instrument_id}
     roots = {o.underlying_root for o in options if o.underlying_root}
     by_instrument: dict[str, UnderlyingPrice] = {}
@@ -324,7 +337,8 @@ def price_book(options: Iterable[Position], day: date) -> PriceBook:
     for instrument_id, symbol, price, number, as_of in holdings:
         if price is None:  # excluded above; the type does not know
             continue
-        quote = UnderlyingPrice(price, f"position in account {number}", as_of)
+        where = f"position in account {number}" if shown is None or number in shown else ANOTHER_DESK
+        quote = UnderlyingPrice(price, where, as_of)
         symbol_of_instrument.setdefault(instrument_id, symbol)
         if instrument_id in ids:
             by_instrument.setdefault(instrument_id, quote)
@@ -341,14 +355,22 @@ def price_book(options: Iterable[Position], day: date) -> PriceBook:
     return PriceBook(official, by_instrument, symbol_of_instrument, by_symbol)
 
 
+def _numbers_visible_to(viewer: AnyUser | None) -> set[int] | None:
+    """The account numbers ``viewer`` may read (None: every one)."""
+    if viewer is None or roles.sees_every_account(viewer):
+        return None
+    return set(Account.objects.visible_to(viewer).values_list("number", flat=True))
+
+
 def official_closes(day: date) -> QuerySet[OfficialClose]:
     return OfficialClose.objects.filter(business_date=day).select_related("recorded_by").order_by("symbol")
 
 
-def closes_needing_attention() -> QuerySet[CloseRequest]:
+def closes_needing_attention(viewer: AnyUser) -> QuerySet[CloseRequest]:
     """Closes that did not reach their goal (failed, or sent with the answer lost), not yet acknowledged."""
     return (
-        CloseRequest.objects.filter(status__in=CloseRequest.NEEDS_ATTENTION, acknowledged_at=None)
+        CloseRequest.objects.visible_to(viewer)
+        .filter(status__in=CloseRequest.NEEDS_ATTENTION, acknowledged_at=None)
         .select_related("account", "requested_by", "decided_by")
         .order_by("requested_at", "id")
     )

@@ -17,6 +17,7 @@ from backoffice import clock, roles
 from backoffice.inputs import whole_number
 from backoffice.middleware import json_endpoint
 from backoffice.pages import carry_out, refused
+from backoffice.secondfactor import step_up_required
 from backoffice.workflow import ActionRefused
 from positions import queries, services
 from positions.forms import (
@@ -47,12 +48,12 @@ class CountedPaginator(Paginator):
 @view_book
 @require_GET
 def book_list(request: HttpRequest) -> HttpResponse:
-    all_accounts = list(Account.objects.all())
+    all_accounts = list(Account.objects.visible_to(request.user))
     form = BookFilterForm(request.GET or None, accounts=all_accounts)
     if form.is_bound:
         form.is_valid()  # invalid fields are reported on the form and left out of the filter
     filters = form.filters()
-    positions = queries.book(filters)
+    positions = queries.book(filters, request.user)
     totals = queries.totals(positions)
     page = CountedPaginator(positions, form.rows_per_page, count=totals.count).get_page(
         request.GET.get("page")
@@ -76,6 +77,7 @@ def book_list(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "sort_query": sort_query.urlencode(),
             "sorts": queries.SORTS,
+            "business_date": clock.business_date(),
         },
     )
 
@@ -83,7 +85,7 @@ def book_list(request: HttpRequest) -> HttpResponse:
 @view_book
 @require_GET
 def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = get_object_or_404(Account, number=account_id)
+    account = get_object_or_404(Account.objects.visible_to(request.user), number=account_id)
     return render(
         request,
         "positions/account.html",
@@ -100,7 +102,9 @@ def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
 @view_book
 @require_GET
 def sync_run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = get_object_or_404(SyncRun.objects.select_related("account", "requested_by"), pk=run_id)
+    run = get_object_or_404(
+        SyncRun.objects.visible_to(request.user).select_related("account", "requested_by"), pk=run_id
+    )
     return render(request, "positions/sync_run.html", {"run": run})
 
 
@@ -129,7 +133,7 @@ def sync_request(request: HttpRequest) -> JsonResponse:
     if raw and number is None:
         return unknown
     try:
-        accounts = queries.sync_targets([number] if number is not None else ())
+        accounts = queries.sync_targets([number] if number is not None else (), request.user)
     except queries.UnknownAccounts:
         return unknown
     runs = services.request_syncs(accounts, user=request.user)
@@ -145,7 +149,7 @@ def sync_status(request: HttpRequest) -> JsonResponse:
     if len(ids) != len(parts):
         message = "runs must be a comma-separated list of ids."
         return JsonResponse({"error": {"code": 400, "message": message}}, status=400)
-    runs = SyncRun.objects.filter(pk__in=ids[:100]).select_related("account")
+    runs = SyncRun.objects.visible_to(request.user).filter(pk__in=ids[:100]).select_related("account")
     return JsonResponse({"runs": [_run_json(run) for run in runs]})
 
 
@@ -155,7 +159,7 @@ def sync_status(request: HttpRequest) -> JsonResponse:
 @permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
 @require_POST
 def request_close(request: HttpRequest, pk: int) -> HttpResponse:
-    position = get_object_or_404(Position.objects.select_related("account"), pk=pk)
+    position = get_object_or_404(Position.objects.visible_to(request.user).select_related("account"), pk=pk)
     form = CloseRequestForm(request.POST)
     back = reverse("positions:detail", args=[pk])
     if not form.is_valid():
@@ -181,7 +185,7 @@ def request_close(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(roles.DRAFT_REQUESTS, raise_exception=True)
 @require_POST
 def request_close_all(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = get_object_or_404(Account, number=account_id)
+    account = get_object_or_404(Account.objects.visible_to(request.user), number=account_id)
     form = CloseRequestForm(request.POST)
     back = reverse("positions:account_detail", args=[account_id])
     if not form.is_valid():
@@ -206,7 +210,10 @@ def close_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "positions/close_list.html",
-        {"pending": queries.pending_close_requests(), "recent": queries.recent_close_requests()},
+        {
+            "pending": queries.pending_close_requests(request.user),
+            "recent": queries.recent_close_requests(request.user),
+        },
     )
 
 
@@ -214,7 +221,8 @@ def close_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def close_detail(request: HttpRequest, pk: int) -> HttpResponse:
     close = get_object_or_404(
-        CloseRequest.objects.select_related("account", "requested_by", "decided_by"), pk=pk
+        CloseRequest.objects.visible_to(request.user).select_related("account", "requested_by", "decided_by"),
+        pk=pk,
     )
     return render(
         request,
@@ -230,6 +238,7 @@ def close_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
 @require_POST
+@step_up_required("approve requests")
 def approve_close(request: HttpRequest, pk: int) -> HttpResponse:
     return carry_out(
         request,
@@ -241,6 +250,7 @@ def approve_close(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required(roles.APPROVE_REQUESTS, raise_exception=True)
 @require_POST
+@step_up_required("reject requests")
 def reject_close(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", "")
     return carry_out(

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
+from django.db.models.signals import post_save
 
 from backoffice import embedded, roles
 
@@ -79,9 +80,15 @@ def make_user(username: str, *role_names: str, **extra):
 
 
 @pytest.fixture
-def users(db) -> dict:
-    """One user per role, a second maker and checker, a user with no role, and a superuser."""
-    return {
+def users(db) -> Iterator[dict]:
+    """One user per role, a second maker and checker, a user with no role, and a superuser.
+
+    The makers and checkers sit on one desk, "Floor", which owns every account the test follows
+    (those that exist and those it creates later); the desk tests build desks of their own.
+    """
+    from positions.models import Account, Desk
+
+    people = {
         "operations": make_user("ops_alice", roles.OPERATIONS),
         "operations2": make_user("ops_bob", roles.OPERATIONS),
         "supervisors": make_user("sup_carol", roles.SUPERVISORS),
@@ -91,6 +98,21 @@ def users(db) -> dict:
         "norole": make_user("nobody_gina"),
         "superuser": make_user("root_hal", is_staff=True, is_superuser=True),
     }
+    floor = Desk.objects.create(name="Floor")
+    floor.members.add(
+        *(people[role] for role in ("operations", "operations2", "supervisors", "supervisors2"))
+    )
+    floor.accounts.add(*Account.objects.all())
+
+    def join_floor(sender, instance: Account, created: bool, **kwargs) -> None:
+        if created:
+            floor.accounts.add(instance)
+
+    post_save.connect(join_floor, sender=Account, dispatch_uid="tests.floor")
+    try:
+        yield people
+    finally:
+        post_save.disconnect(sender=Account, dispatch_uid="tests.floor")
 
 
 def subprocess_database_url() -> str:

@@ -11,3 +11,6 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijkl
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # A queue of the run's own, so a worker of a running `make run` never takes the tests' tasks.
 os.environ.setdefault("CELERY_QUEUE", f"tests-{os.getpid()}")
+# Second-factor enforcement is off for the suite's business tests (they sign in with force_login);
+# the identity tests (tests/access) turn it on and pin it.
+os.environ.setdefault("MFA_ENFORCED", "0")

@@ -20,12 +20,14 @@ AUDIT = frozenset({"compliance", "admins", "superuser"})
 OPERATE = frozenset({"operations", "supervisors", "admins", "superuser"})
 MAKERS = frozenset({"operations", "superuser"})
 CHECKERS = frozenset({"supervisors", "superuser"})
+MANAGE = frozenset({"admins", "superuser"})
 
 
 @dataclass(frozen=True)
 class Rule:
     allowed: frozenset[str]
-    anonymous: str = "login"  # "login": redirected to the login page; "401": JSON 401; "public": 200
+    # "login": redirected to the login page; "401": JSON 401; "public": 200; "404": not here at all
+    anonymous: str = "login"
     ok_statuses: tuple[int, ...] = (200,)
     method: str = "get"
     sample: Callable[[dict], dict] = field(default=lambda objects: {})
@@ -162,6 +164,48 @@ ACCESS: dict[str, Rule] = {
     "api:close-request-withdraw": Rule(MAKERS, **MISSING_ACTION),
     "api:audit-entry-list": Rule(AUDIT, anonymous="401"),
     "api:audit-entry-detail": Rule(AUDIT, anonymous="401", ok_statuses=(200, 404)),
+    # Signing in, passwords, second factor: everyone for themselves.
+    "password_change": Rule(EVERYONE),
+    "password_reset": Rule(EVERYONE, anonymous="public"),
+    "password_reset_done": Rule(EVERYONE, anonymous="public"),
+    "password_reset_confirm": Rule(EVERYONE, anonymous="public"),
+    "password_reset_complete": Rule(EVERYONE, anonymous="public"),
+    # Single sign-on answers 404 until it is configured (tests/access/test_sso.py signs in through it).
+    "oidc_authentication_init": Rule(frozenset(), anonymous="404"),
+    "oidc_authentication_callback": Rule(frozenset(), anonymous="404"),
+    # Without an authenticator, verifying sends a person to enrol one.
+    "access:verify": Rule(EVERYONE, ok_statuses=(302,)),
+    "access:mfa_enrol": Rule(EVERYONE),
+    # User administration: administrators only. Actions posted without a body are refused with the
+    # service's message (302 back to the page).
+    "access:users": Rule(MANAGE),
+    "access:user_new": Rule(MANAGE),
+    "access:user_detail": Rule(MANAGE, sample=lambda o: {"pk": o["person"].pk}),
+    **{
+        f"access:{name}": Rule(
+            MANAGE, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["person"].pk}
+        )
+        for name in (
+            "user_access",
+            "user_deactivate",
+            "user_reactivate",
+            "user_reset_second_factor",
+            "user_password_link",
+            "user_token",
+        )
+    },
+    "access:requests": Rule(MANAGE),
+    "access:request_detail": Rule(MANAGE, sample=lambda o: {"pk": o["access_request"].pk}),
+    **{
+        f"access:{name}": Rule(
+            MANAGE, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["access_request"].pk}
+        )
+        for name in ("request_approve", "request_reject", "request_withdraw", "request_collect")
+    },
+    "access:lockouts": Rule(MANAGE),
+    "access:lockout_lift": Rule(
+        MANAGE, method="post", ok_statuses=(302,), sample=lambda o: {"pk": 999_999_999}
+    ),
     # Everyone manages their own tokens (an id of someone else's is a 404).
     "api:token-list": Rule(EVERYONE, anonymous="401"),
     "api:token-detail": Rule(
@@ -221,8 +265,17 @@ def sample_objects(users: dict) -> dict:
         filled_quantity=0,
         leaves_quantity=1,
     )
+    from backoffice.models import AccessRequest
+    from tests.conftest import make_user
+
+    person = make_user("access_sample", email="sample@example.com", is_active=False)
+    access_request = AccessRequest.objects.create(
+        kind=AccessRequest.Kind.REACTIVATE, subject=person, requested_by=users["operations2"]
+    )
     return {
         "users": users,
+        "person": person,
+        "access_request": access_request,
         "account": account,
         "position": position,
         "run": run,
@@ -291,10 +344,14 @@ def test_project_urls_by_role(client, users, role):
                 ok = status == 302 and response["Location"].startswith("/login/")
             elif rule.anonymous == "401":
                 ok = status == 401
+            elif rule.anonymous == "404":
+                ok = status == 404
             else:
                 ok = status == 200
         elif name == "login":
             ok = status == 302
+        elif rule.anonymous == "404":
+            ok = status == 404
         elif role in rule.allowed:
             ok = status in rule.ok_statuses
         else:
@@ -334,3 +391,106 @@ def test_admin_site_is_for_administrators_only(client, users, role):
         assert client.get("/admin/").status_code == 200
         assert client.get("/admin/auth/user/").status_code == 200
         assert client.get("/admin/axes/accessattempt/").status_code == 200
+
+
+# --- Desks: a user of desk A reaching desk B's objects --------------------------------------------
+
+# Lists, counts and exports that must leave desk B's rows out (its account number must not appear).
+DESK_LISTS = (
+    "dashboard",
+    "positions:list",
+    "positions:closes",
+    "instructions:batches",
+    "instructions:approvals",
+    "instructions:instruction_list",
+    "instructions:worksheet",
+    "api:account-list",
+    "api:position-list",
+    "api:order-list",
+    "api:sync-run-list",
+    "api:instruction-list",
+    "api:batch-list",
+    "api:cancel-request-list",
+    "api:close-request-list",
+)
+# API actions on desk B's objects: the object is not there for a desk A user.
+DESK_API_ACTIONS = {
+    "api:batch-submit-for-approval": "batch",
+    "api:batch-withdraw": "batch",
+    "api:batch-approve": "batch",
+    "api:batch-reject": "batch",
+    "api:batch-retry": "batch",
+    "api:cancel-request-approve": "cancel",
+    "api:cancel-request-reject": "cancel",
+    "api:cancel-request-withdraw": "cancel",
+    "api:close-request-approve": "close",
+    "api:close-request-reject": "close",
+    "api:close-request-withdraw": "close",
+}
+
+
+def two_desks(users: dict) -> tuple[dict, dict]:
+    """Desk B owns the sample objects' account; desk A owns another. The floor's users sit on desk A."""
+    from positions.models import Account, Desk
+    from tests.conftest import make_user
+
+    objects = sample_objects(users)
+    desk_b = Desk.objects.create(name="Desk B")
+    desk_b.accounts.add(objects["account"])
+    desk_a = Desk.objects.create(name="Desk A")
+    desk_a.accounts.add(Account.objects.create(number=515151, name="Desk A's book"))
+    desk_users = {
+        "operations": make_user("ops_desk_a", "operations"),
+        "supervisors": make_user("sup_desk_a", "supervisors"),
+        "compliance": users["compliance"],
+        "admins": users["admins"],
+    }
+    desk_a.members.add(desk_users["operations"], desk_users["supervisors"])
+    return objects, desk_users
+
+
+def other_desk_reachable(client, objects: dict, role: str) -> list[str]:
+    """Every way desk B's objects showed for ``role`` of desk A: answers other than 404 on its
+    objects (403 only where the role may not act at all), and its account in lists and exports."""
+    found = []
+    routes = dict(project_urls())
+    number = str(objects["account"].number)
+    for name, rule in ACCESS.items():
+        if name in DESK_API_ACTIONS:
+            kwargs = {"pk": objects[DESK_API_ACTIONS[name]].pk}
+        else:
+            kwargs = rule.sample(objects)
+            if not kwargs or kwargs.get("pk") == 999_999_999 or name.startswith("access:"):
+                continue
+        url = concrete(routes[name], kwargs)
+        status = getattr(client, rule.method)(url).status_code
+        allowed = role in rule.allowed
+        if status != 404 and not (status == 403 and not allowed):
+            found.append(f"{rule.method.upper()} {url} ({name}): {status}")
+    for name in DESK_LISTS:
+        response = client.get(concrete(routes[name], {}))
+        if number in response.content.decode():
+            found.append(f"GET {routes[name]} ({name}) lists account {number}")
+    response = client.post("/positions/sync/", {"account": number})
+    if response.status_code == 202:
+        found.append(f"POST /positions/sync/ queued a sync of {number}")
+    return found
+
+
+@pytest.mark.django_db(databases=["default", "audit"])
+@pytest.mark.parametrize("role", ("operations", "supervisors"))
+def test_desk_a_never_reaches_desk_b(client, users, role):
+    objects, desk_users = two_desks(users)
+    client.force_login(desk_users[role])
+    found = other_desk_reachable(client, objects, role)
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.django_db(databases=["default", "audit"])
+@pytest.mark.parametrize("role", ("compliance", "admins"))
+def test_compliance_and_administrators_see_every_desk(client, users, role):
+    objects, desk_users = two_desks(users)
+    client.force_login(desk_users[role])
+    assert client.get(f"/positions/accounts/{objects['account'].number}/").status_code == 200
+    assert client.get(f"/api/v1/accounts/{objects['account'].number}/").status_code == 200
+    assert client.get(f"/positions/{objects['position'].pk}/").status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import QuerySet
@@ -19,6 +19,7 @@ from api.permissions import RolePermission
 if TYPE_CHECKING:
     from rest_framework.permissions import _PermissionClass
 from backoffice import roles
+from backoffice.roles import AnyUser
 from positions.models import Account
 
 VIEW, DRAFT, APPROVE, OPERATE, AUDIT = (
@@ -60,14 +61,18 @@ def body_of(
     return serializer.validated_data
 
 
-def followed_account(account_id: int, field: str = "account_id") -> Account:
-    account = Account.objects.filter(number=account_id).first()
+def followed_account(account_id: int, viewer: AnyUser, field: str = "account_id") -> Account:
+    """The account, among the viewer's desks' (another desk's reads as not followed)."""
+    account = Account.objects.visible_to(viewer).filter(number=account_id).first()
     if account is None:
         raise ValidationError({field: [f"Account {account_id} is not followed by the back-office."]})
     return account
 
 
-def filter_account(qs: QuerySet, data: dict, path: str = "account__number") -> QuerySet:
+QS = TypeVar("QS", bound=QuerySet)
+
+
+def filter_account(qs: QS, data: dict, path: str = "account__number") -> QS:
     return qs.filter(**{path: data["account"]}) if data.get("account") is not None else qs
 
 

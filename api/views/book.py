@@ -30,11 +30,13 @@ class AccountViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     """Clear Street accounts the desk follows."""
 
     serializer_class = s.AccountSerializer
-    queryset = Account.objects.all()
     lookup_field = "number"
     lookup_url_kwarg = "account_id"
     lookup_value_regex = r"\d{1,18}"
     pagination_class = pagination.ordered_by("number")
+
+    def get_queryset(self) -> QuerySet[Account]:
+        return Account.objects.visible_to(self.request.user)
 
 
 @extend_schema(tags=["positions"])
@@ -60,14 +62,16 @@ class PositionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     """The position mirror, with the book page's filters and sorts (cursor-paged, stable)."""
 
     serializer_class = s.PositionSerializer
-    queryset = Position.objects.select_related("account")
     lookup_value_regex = r"\d{1,18}"
+
+    def get_queryset(self) -> QuerySet[Position]:
+        return Position.objects.visible_to(self.request.user).select_related("account")
 
     def list(self, request: Request) -> Response:
         query = f.PositionFilters(data=request.query_params)
         query.is_valid(raise_exception=True)
         filters = query.filters()
-        positions = book_queries.book(filters)
+        positions = book_queries.book(filters, request.user)
         page, next_url = pagination.book_page(request, positions, filters)
         totals = book_queries.totals(positions)
         return pagination.paginated(
@@ -87,7 +91,7 @@ class OrderViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"[^/]{1,64}"
 
     def get_queryset(self) -> QuerySet[Order]:
-        qs = Order.objects.select_related("account")
+        qs = Order.objects.visible_to(self.request.user).select_related("account")
         if self.action != "list":
             return qs
         data = self.filters_from(f.OrderFilters)
@@ -110,7 +114,7 @@ class SyncRunViewSet(ApiViewMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
     lookup_value_regex = r"\d{1,18}"
 
     def get_queryset(self) -> QuerySet[SyncRun]:
-        qs = SyncRun.objects.select_related("account", "requested_by")
+        qs = SyncRun.objects.visible_to(self.request.user).select_related("account", "requested_by")
         if self.action != "list":
             return qs
         data = self.filters_from(f.SyncRunFilters)
@@ -125,7 +129,7 @@ class SyncRunViewSet(ApiViewMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
         data = body_of(s.SyncRequestSerializer, request)
         named = [data["account_id"]] if data.get("account_id") is not None else []
         try:
-            accounts = book_queries.sync_targets(named)
+            accounts = book_queries.sync_targets(named, request.user)
         except book_queries.UnknownAccounts as unknown:
             raise ValidationError({"account_id": [str(unknown)]}) from None
         runs = positions.request_syncs(accounts, user=request.user)

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from api import filters as f
 from api import pagination
 from api import serializers as s
+from api.permissions import FreshSecondFactor, RolePermission
 from api.views.base import (
     APPROVE,
     DRAFT,
@@ -47,7 +48,7 @@ class InstructionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         return s.InstructionDetailSerializer if self.action == "retrieve" else s.InstructionSerializer
 
     def get_queryset(self) -> QuerySet[Instruction]:
-        qs = Instruction.objects.select_related("account", "batch_row")
+        qs = Instruction.objects.visible_to(self.request.user).select_related("account", "batch_row")
         if self.action != "list":
             return qs
         data = self.filters_from(f.InstructionFilters)
@@ -81,6 +82,8 @@ class _WorkflowViewSet(ApiViewMixin, viewsets.GenericViewSet):
 
 
 REJECT = extend_schema(request=s.RejectSerializer)
+# Approving and rejecting: the role, and over a browser session a second factor confirmed lately.
+DECIDE = [RolePermission, FreshSecondFactor]
 NO_BODY = extend_schema(request=None)
 
 
@@ -115,8 +118,10 @@ class BatchViewSet(
     }
 
     def get_queryset(self) -> QuerySet[Batch]:
-        qs = Batch.objects.select_related("account", "created_by", "decided_by").prefetch_related(
-            "rows__instruction"
+        qs = (
+            Batch.objects.visible_to(self.request.user)
+            .select_related("account", "created_by", "decided_by")
+            .prefetch_related("rows__instruction")
         )
         if self.action != "list":
             return qs
@@ -133,7 +138,7 @@ class BatchViewSet(
 
     def create(self, request: Request) -> Response:
         data = body_of(s.BatchCreateSerializer, request)
-        account = followed_account(data["account_id"])
+        account = followed_account(data["account_id"], request.user)
         batch = instructions.create_batch(request.user, account, self._specs(data["rows"]), note=data["note"])
         return self._answer(batch, status.HTTP_201_CREATED)
 
@@ -158,7 +163,7 @@ class BatchViewSet(
     def withdraw(self, request: Request, pk: str) -> Response:
         return self._answer(instructions.withdraw_batch(request.user, int(pk)))
 
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=DECIDE)
     def approve(self, request: Request, pk: str) -> Response:
         self._check_exists(pk)
         data = body_of(s.ApproveSerializer, request)
@@ -167,13 +172,13 @@ class BatchViewSet(
         )
         return self._answer(batch)
 
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=DECIDE)
     def reject(self, request: Request, pk: str) -> Response:
         self._check_exists(pk)
         data = body_of(s.RejectSerializer, request)
         return self._answer(instructions.reject_batch(request.user, int(pk), data["reason"]))
 
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=DECIDE)
     def retry(self, request: Request, pk: str) -> Response:
         return self._answer(instructions.retry_batch(request.user, int(pk)))
 
@@ -196,7 +201,9 @@ class CancelRequestViewSet(
     permissions = {"create": DRAFT, "withdraw": DRAFT, "approve": APPROVE, "reject": APPROVE}
 
     def get_queryset(self) -> QuerySet[CancelRequest]:
-        qs = CancelRequest.objects.select_related("instruction__account", "requested_by", "decided_by")
+        qs = CancelRequest.objects.visible_to(self.request.user).select_related(
+            "instruction__account", "requested_by", "decided_by"
+        )
         if self.action != "list":
             return qs
         data = self.filters_from(f.CancelFilters)
@@ -209,16 +216,16 @@ class CancelRequestViewSet(
 
     def create(self, request: Request) -> Response:
         data = body_of(s.CancelCreateSerializer, request)
-        if not Instruction.objects.filter(pk=data["instruction"]).exists():
+        if not Instruction.objects.visible_to(request.user).filter(pk=data["instruction"]).exists():
             raise ValidationError({"instruction": ["That instruction is not in the mirror."]})
         cancel = instructions.request_cancel(request.user, data["instruction"], note=data["note"])
         return self._answer(cancel, status.HTTP_201_CREATED)
 
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=DECIDE)
     def approve(self, request: Request, pk: str) -> Response:
         return self._answer(instructions.approve_cancel(request.user, int(pk)))
 
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=DECIDE)
     def reject(self, request: Request, pk: str) -> Response:
         self._check_exists(pk)
         data = body_of(s.RejectSerializer, request)
@@ -247,7 +254,9 @@ class CloseRequestViewSet(
     permissions = {"create": DRAFT, "withdraw": DRAFT, "approve": APPROVE, "reject": APPROVE}
 
     def get_queryset(self) -> QuerySet[CloseRequest]:
-        qs = CloseRequest.objects.select_related("account", "requested_by", "decided_by")
+        qs = CloseRequest.objects.visible_to(self.request.user).select_related(
+            "account", "requested_by", "decided_by"
+        )
         if self.action != "list":
             return qs
         data = self.filters_from(f.CloseFilters)
@@ -256,7 +265,7 @@ class CloseRequestViewSet(
 
     def create(self, request: Request) -> Response:
         data = body_of(s.CloseCreateSerializer, request)
-        account = followed_account(data["account_id"])
+        account = followed_account(data["account_id"], request.user)
         position = None
         if data.get("position_id") is not None:
             position = Position.objects.filter(pk=data["position_id"], account=account).first()
@@ -267,12 +276,12 @@ class CloseRequestViewSet(
         )
         return self._answer(close, status.HTTP_201_CREATED)
 
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=DECIDE)
     def approve(self, request: Request, pk: str) -> Response:
         self._check_exists(pk)
         return self._answer(positions.approve_close(request.user, int(pk)))
 
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=DECIDE)
     def reject(self, request: Request, pk: str) -> Response:
         self._check_exists(pk)
         data = body_of(s.RejectSerializer, request)

@@ -20,14 +20,14 @@ from positions import queries as position_queries
 def summary(user: AnyUser) -> dict[str, Any]:
     cards: dict[str, Any] = {}
     if user.has_perm(roles.VIEW_BOOK):
-        cards["book"] = position_queries.book_summary()
-        day = position_queries.next_expiration()
+        cards["book"] = position_queries.book_summary(user)
+        day = position_queries.next_expiration(user)
         if day is not None:
             cards["expiration"] = {
                 "day": day,
-                "positions": position_queries.expiring_count(day),
+                "positions": position_queries.expiring_count(day, user),
                 "deadlines": calendar.deadlines_for(day),
-                "open_batches": instruction_queries.drafts_for_day(day),
+                "open_batches": instruction_queries.drafts_for_day(day, user),
             }
     if user.has_perm(roles.APPROVE_REQUESTS):
         approvals = instruction_queries.awaiting_checker(user)
@@ -39,7 +39,7 @@ def summary(user: AnyUser) -> dict[str, Any]:
     if user.has_perm(roles.DRAFT_REQUESTS):
         cards["my_batches"] = instruction_queries.maker_summary(user)
     if user.has_perm(roles.DRAFT_REQUESTS) or user.has_perm(roles.APPROVE_REQUESTS):
-        cards["attention"] = instruction_queries.attention_items()
+        cards["attention"] = instruction_queries.attention_items(user)
     if user.has_perm(roles.VIEW_AUDIT):
         cards["verification"] = latest_verification()
     return cards

@@ -20,7 +20,7 @@ def nav_counts(request: HttpRequest) -> dict[str, Any]:
     counts: dict[str, int] = {}
     desk = user.has_perm(roles.DRAFT_REQUESTS) or user.has_perm(roles.APPROVE_REQUESTS)
     if desk:
-        counts["attention"] = len(attention_items(warnings=False))
+        counts["attention"] = len(attention_items(user, warnings=False))
     if user.has_perm(roles.APPROVE_REQUESTS):
         approvals = awaiting_checker(user)
         counts["pending_approvals"] = approvals.batches + approvals.cancels

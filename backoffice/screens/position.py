@@ -34,7 +34,9 @@ def audit_of(position: Position) -> list[AuditEntry]:
 @permission_required(roles.VIEW_BOOK, raise_exception=True)
 @require_GET
 def position_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    position = get_object_or_404(Position.objects.select_related("account", "last_sync"), pk=pk)
+    position = get_object_or_404(
+        Position.objects.visible_to(request.user).select_related("account", "last_sync"), pk=pk
+    )
     return render(
         request,
         "positions/detail.html",

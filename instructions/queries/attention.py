@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from backoffice import clock
+from backoffice.roles import AnyUser
 from instructions import calendar
 from instructions.models import Batch, BatchRow, CancelRequest, InstructionStatus
 from instructions.queries.economics import assess
@@ -185,9 +186,10 @@ def _close_item(close: CloseRequest) -> AttentionItem | None:
     )
 
 
-def attention_items(*, warnings: bool = True) -> list[AttentionItem]:
-    """Everything waiting for a person, red first, oldest first; ``warnings=False`` leaves out the
-    amber ones (batches about to expire), for a count of what already went wrong."""
+def attention_items(viewer: AnyUser, *, warnings: bool = True) -> list[AttentionItem]:
+    """Everything on the viewer's desks waiting for a person, red first, oldest first;
+    ``warnings=False`` leaves out the amber ones (batches about to expire), for a count of what
+    already went wrong."""
     now = clock.now()
     waiting = Q(status__in=Batch.NEEDS_ATTENTION) | Q(
         ~Q(status__in=Batch.OPEN), rows__status=InstructionStatus.UNKNOWN
@@ -195,15 +197,18 @@ def attention_items(*, warnings: bool = True) -> list[AttentionItem]:
     if warnings:
         waiting |= Q(status__in=Batch.UNSENT, business_date__gte=clock.business_date())
     batches = (
-        Batch.objects.filter(waiting, acknowledged_at=None)
+        Batch.objects.visible_to(viewer)
+        .filter(waiting, acknowledged_at=None)
         .distinct()
         .select_related("account")
         .prefetch_related("rows__position")
     )
     items = [item for batch in batches if (item := _batch_item(batch, now, warnings)) is not None]
-    cancels = CancelRequest.objects.filter(
-        status__in=CancelRequest.NEEDS_ATTENTION, acknowledged_at=None
-    ).select_related("instruction__account")
+    cancels = (
+        CancelRequest.objects.visible_to(viewer)
+        .filter(status__in=CancelRequest.NEEDS_ATTENTION, acknowledged_at=None)
+        .select_related("instruction__account")
+    )
     items += [_cancel_item(cancel) for cancel in cancels]
-    items += [item for close in closes_needing_attention() if (item := _close_item(close)) is not None]
+    items += [item for close in closes_needing_attention(viewer) if (item := _close_item(close)) is not None]
     return sorted(items, key=lambda item: (item.severity != RED, item.since or now))

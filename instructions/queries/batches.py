@@ -23,19 +23,21 @@ from positions.models import Position
 from positions.queries import UnderlyingPrice, price_book
 
 
-def pending_batches() -> QuerySet[Batch]:
-    """The checker's queue: oldest submission first."""
+def pending_batches(viewer: AnyUser) -> QuerySet[Batch]:
+    """The checker's queue (their desks' batches): oldest submission first."""
     return (
-        Batch.objects.filter(status=Batch.Status.PENDING_APPROVAL)
+        Batch.objects.visible_to(viewer)
+        .filter(status=Batch.Status.PENDING_APPROVAL)
         .select_related("account", "created_by")
         .prefetch_related("rows")
         .order_by("submitted_for_approval_at", "id")
     )
 
 
-def pending_cancels() -> QuerySet[CancelRequest]:
+def pending_cancels(viewer: AnyUser) -> QuerySet[CancelRequest]:
     return (
-        CancelRequest.objects.filter(status=CancelRequest.Status.PENDING_APPROVAL)
+        CancelRequest.objects.visible_to(viewer)
+        .filter(status=CancelRequest.Status.PENDING_APPROVAL)
         .select_related("instruction__account", "requested_by")
         .order_by("requested_at", "id")
     )
@@ -43,7 +45,7 @@ def pending_cancels() -> QuerySet[CancelRequest]:
 
 @dataclass(frozen=True)
 class AwaitingChecker:
-    """Other people's batches and cancels waiting for this checker's decision."""
+    """Other people's batches and cancels on the checker's desks waiting for their decision."""
 
     batches: int
     cancels: int
@@ -51,18 +53,20 @@ class AwaitingChecker:
 
 def awaiting_checker(user: AnyUser) -> AwaitingChecker:
     return AwaitingChecker(
-        batches=Batch.objects.filter(status=Batch.Status.PENDING_APPROVAL)
+        batches=Batch.objects.visible_to(user)
+        .filter(status=Batch.Status.PENDING_APPROVAL)
         .exclude(created_by=user.pk)
         .count(),
-        cancels=CancelRequest.objects.filter(status=CancelRequest.Status.PENDING_APPROVAL)
+        cancels=CancelRequest.objects.visible_to(user)
+        .filter(status=CancelRequest.Status.PENDING_APPROVAL)
         .exclude(requested_by=user.pk)
         .count(),
     )
 
 
-def drafts_for_day(day: date) -> int:
-    """Batches for ``day`` still with their maker or waiting for a checker."""
-    return Batch.objects.filter(business_date=day, status__in=Batch.EDITABLE).count()
+def drafts_for_day(day: date, viewer: AnyUser) -> int:
+    """The viewer's desks' batches for ``day`` still with their maker or waiting for a checker."""
+    return Batch.objects.visible_to(viewer).filter(business_date=day, status__in=Batch.EDITABLE).count()
 
 
 @dataclass(frozen=True)
@@ -73,32 +77,42 @@ class MakerSummary:
 
 
 def maker_summary(user: AnyUser) -> MakerSummary:
-    row = Batch.objects.filter(created_by=user.pk).aggregate(
-        drafts=Count("id", filter=Q(status=Batch.Status.DRAFT)),
-        pending=Count("id", filter=Q(status=Batch.Status.PENDING_APPROVAL)),
-        attention=Count("id", filter=Q(status__in=Batch.NEEDS_ATTENTION)),
+    row = (
+        Batch.objects.visible_to(user)
+        .filter(created_by=user.pk)
+        .aggregate(
+            drafts=Count("id", filter=Q(status=Batch.Status.DRAFT)),
+            pending=Count("id", filter=Q(status=Batch.Status.PENDING_APPROVAL)),
+            attention=Count("id", filter=Q(status__in=Batch.NEEDS_ATTENTION)),
+        )
     )
     return MakerSummary(**row)
 
 
 def batches(
-    *, status: str = "", account_id: int | None = None, mine_of: AnyUser | None = None
+    viewer: AnyUser, *, status: str = "", account_id: int | None = None, mine: bool = False
 ) -> QuerySet[Batch]:
-    qs = Batch.objects.select_related("account", "created_by", "decided_by").prefetch_related("rows")
+    qs = (
+        Batch.objects.visible_to(viewer)
+        .select_related("account", "created_by", "decided_by")
+        .prefetch_related("rows")
+    )
     if status == "open":
         qs = qs.filter(status__in=Batch.OPEN)
     elif status:
         qs = qs.filter(status=status)
     if account_id is not None:
         qs = qs.filter(account__number=account_id)
-    if mine_of is not None:
-        qs = qs.filter(created_by_id=mine_of.pk)
+    if mine:
+        qs = qs.filter(created_by_id=viewer.pk)
     return qs.order_by("-created_at", "-id")
 
 
-def batch(batch_id: int) -> Batch | None:
+def batch(batch_id: int, viewer: AnyUser) -> Batch | None:
+    """One batch with its rows, if it is on the viewer's desks."""
     return (
-        Batch.objects.select_related("account", "created_by", "decided_by")
+        Batch.objects.visible_to(viewer)
+        .select_related("account", "created_by", "decided_by")
         .prefetch_related(
             Prefetch(
                 "rows", queryset=BatchRow.objects.select_related("position", "instruction").order_by("symbol")
@@ -177,7 +191,10 @@ def position_changes(batch: Batch) -> list[PositionDrift]:
     """What moved in each row's position since the maker drafted it."""
     drifts: list[PositionDrift] = []
     rows = list(batch.rows.select_related("position"))
-    prices = price_book([row.position for row in rows if row.position is not None], batch.business_date)
+    # Priced as its maker saw it when drafting, so the price's source compares like with like.
+    prices = price_book(
+        [row.position for row in rows if row.position is not None], batch.business_date, batch.created_by
+    )
     for row in rows:
         if row.position is None:
             drifts.append(PositionDrift(row.symbol, "position", "held", "no longer in the book"))

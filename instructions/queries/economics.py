@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from backoffice.roles import AnyUser
 from instructions import calendar, exercise
 from instructions.models import EXPIRY_DAY_ONLY, Batch, BatchRow, InstructionType
 from positions.models import Position
@@ -190,10 +191,12 @@ class BatchReview:
         return sum(a.price is None for a in self.assessed)
 
 
-def review(batch: Batch) -> BatchReview:
+def review(batch: Batch, viewer: AnyUser) -> BatchReview:
     """Every row of ``batch`` assessed at today's prices (one price query for the whole batch)."""
     rows = list(batch.rows.all())
-    prices = price_book([row.position for row in rows if row.position is not None], batch.business_date)
+    prices = price_book(
+        [row.position for row in rows if row.position is not None], batch.business_date, viewer
+    )
     reviews = [
         RowReview(
             row, assess(row.position, row.instruction_type, row.quantity, prices) if row.position else None

@@ -8,14 +8,20 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from backoffice.audit.queries import entries_for_subjects
+from backoffice.roles import AnyUser
 from instructions.models import LIVE_STATUSES, Batch, BatchRow, CancelRequest, Instruction
 from positions.models import Account, Position
 
 
 def instructions(
-    *, account_id: int | None = None, status: str = "", live_only: bool = False, search: str = ""
+    viewer: AnyUser,
+    *,
+    account_id: int | None = None,
+    status: str = "",
+    live_only: bool = False,
+    search: str = "",
 ) -> QuerySet[Instruction]:
-    qs = Instruction.objects.select_related("account", "batch_row__batch")
+    qs = Instruction.objects.visible_to(viewer).select_related("account", "batch_row__batch")
     if account_id is not None:
         qs = qs.filter(account__number=account_id)
     if status:

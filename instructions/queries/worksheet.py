@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from backoffice import clock
+from backoffice.roles import AnyUser
 from instructions import calendar, exercise
 from instructions.models import (
     CLAIMING_STATUSES,
@@ -145,9 +146,10 @@ class Worksheet:
         return not self.closed_reason
 
 
-def _expiring(day: date, account_ids: tuple[int, ...]) -> list[Position]:
+def _expiring(day: date, account_ids: tuple[int, ...], viewer: AnyUser) -> list[Position]:
     positions = (
-        Position.objects.filter(instrument_type="OPTION", expiration_date=day)
+        Position.objects.visible_to(viewer)
+        .filter(instrument_type="OPTION", expiration_date=day)
         .select_related("account")
         .order_by("underlying_root", "account__number", "put_call", "strike", "id")
     )
@@ -157,18 +159,22 @@ def _expiring(day: date, account_ids: tuple[int, ...]) -> list[Position]:
 
 
 def worksheet(
-    day: date | None = None, account_ids: tuple[int, ...] = (), *, underlying: str | None = None
+    viewer: AnyUser,
+    day: date | None = None,
+    account_ids: tuple[int, ...] = (),
+    *,
+    underlying: str | None = None,
 ) -> Worksheet:
-    """Every option position expiring on ``day`` (default: the book's next expiration), long and
-    short, summed per underlying; the rows of ``underlying`` when it is given."""
+    """Every option position of the viewer's desks expiring on ``day`` (default: their book's next
+    expiration), long and short, summed per underlying; the rows of ``underlying`` when it is given."""
     business_date = clock.business_date()
     now = clock.market_now()
-    day = day or next_expiration(account_ids)
-    expiring = _expiring(day, account_ids) if day else []
-    prices = price_book(expiring, day) if day else None
+    day = day or next_expiration(viewer, account_ids)
+    expiring = _expiring(day, account_ids, viewer) if day else []
+    prices = price_book(expiring, day, viewer) if day else None
     attention = [
         item
-        for item in attention_items()
+        for item in attention_items(viewer)
         if item.account_pk in {p.account_id for p in expiring}
         and (not item.instrument_ids or item.instrument_ids & {p.instrument_id for p in expiring})
     ]

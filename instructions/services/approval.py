@@ -35,6 +35,7 @@ def _check_rows(batch: Batch, rows: list[BatchRow]) -> None:
         batch.account,
         [RowSpec(r.position_id or 0, r.instruction_type, r.quantity, r.override_reason) for r in rows],
         business_date=batch.business_date,
+        maker=batch.created_by,
         batch_id=batch.pk,
     )
 
@@ -83,7 +84,7 @@ def retry_batch(user: AnyUser, batch_id: int) -> Batch:
     batch's cutoff must not have passed. Rows Clear Street answered are never sent again (same
     keys; whatever Clear Street already has is found in its list first)."""
     with transaction.atomic():
-        batch = BATCHES.lock(batch_id)
+        batch = BATCHES.lock(batch_id, user)
         checker = require_checker(user, batch.created_by_id, "approve a retry of a failed submission")
         if batch.status != S.FAILED:
             raise ActionRefused(

@@ -18,6 +18,7 @@ from instructions.models import CancelRequest, Instruction, InstructionStatus
 from instructions.queries import open_cancel
 from instructions.services.mirror import record_instructions
 from instructions.services.workflows import CANCELS, EXECUTE_CANCEL
+from positions.services import require_account_on_desks
 
 C = CancelRequest.Status
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def request_cancel(user: AnyUser, instruction_pk: str, note: str = "") -> Cancel
         )
         if instruction is None:
             raise ActionRefused("That instruction is not in the mirror.", code="not_found")
+        require_account_on_desks(maker, instruction.account)
         existing = open_cancel(instruction)
         blocker = instruction.cancel_blocker(existing)
         if blocker:

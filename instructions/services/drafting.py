@@ -21,6 +21,7 @@ from instructions.queries import assess, claimed_contracts, cutoff_refusal, held
 from instructions.services.workflows import BATCHES, batch_snapshot
 from positions.models import Account, Position
 from positions.queries import price_book
+from positions.services import require_account_on_desks
 
 S = Batch.Status
 
@@ -67,16 +68,22 @@ def _whole_contracts(raw: Any) -> int | None:
 
 
 def validate_rows(
-    account: Account, specs: Sequence[RowSpec], *, business_date: date, batch_id: int | None = None
+    account: Account,
+    specs: Sequence[RowSpec],
+    *,
+    business_date: date,
+    maker: AnyUser,
+    batch_id: int | None = None,
 ) -> list[ValidRow]:
-    """Check every row against the desk's rules; raise ``BatchInvalid`` naming each bad row."""
+    """Check every row against the desk's rules; raise ``BatchInvalid`` naming each bad row. Each
+    row's snapshot prices its position as ``maker`` sees the book (``queries.position_changes``)."""
     errors: list[RowError] = []
     valid: list[ValidRow] = []
     if not specs:
         raise BatchInvalid([RowError(0, "rows", "A batch needs at least one row.")])
     positions = Position.objects.in_bulk([s.position_id for s in specs])
     mine = [p for p in positions.values() if p.account_id == account.pk]
-    prices = price_book(mine, business_date)
+    prices = price_book(mine, business_date, maker)
     now = clock.now()
     claims = claimed_contracts(account.pk, [p.instrument_id for p in mine], excluding_batch=batch_id)
     seen: set[str] = set()
@@ -220,8 +227,11 @@ def create_batches(
     require_open_day(business_date)
     validated = []
     for account, specs in groups:
+        require_account_on_desks(maker, account)
         try:
-            validated.append((account, validate_rows(account, specs, business_date=business_date)))
+            validated.append(
+                (account, validate_rows(account, specs, business_date=business_date, maker=maker))
+            )
         except BatchInvalid as invalid:
             invalid.account = account
             raise
@@ -265,7 +275,7 @@ def update_batch(
     all the same, since any edit is a new version for the checker.
     """
     with transaction.atomic():
-        batch = BATCHES.lock(batch_id)
+        batch = BATCHES.lock(batch_id, user)
         _require_maker_of(user, batch, "edit it")
         maker = require_maker(user, "edit instruction batches")
         if not batch.is_editable:
@@ -274,7 +284,9 @@ def update_batch(
             )
         if specs is None:
             specs = _specs_of(batch)
-        validated = validate_rows(batch.account, specs, business_date=batch.business_date, batch_id=batch.pk)
+        validated = validate_rows(
+            batch.account, specs, business_date=batch.business_date, maker=maker, batch_id=batch.pk
+        )
         before = batch_snapshot(batch)
         _write_rows(batch, validated)
         batch.version += 1
@@ -291,10 +303,12 @@ def update_batch(
 
 def submit_for_approval(user: AnyUser, batch_id: int) -> Batch:
     with transaction.atomic():
-        batch = BATCHES.lock(batch_id)
+        batch = BATCHES.lock(batch_id, user)
         maker = _require_maker_of(user, batch, "submit it for approval")
         require_open_day(batch.business_date)
-        validate_rows(batch.account, _specs_of(batch), business_date=batch.business_date, batch_id=batch.pk)
+        validate_rows(
+            batch.account, _specs_of(batch), business_date=batch.business_date, maker=maker, batch_id=batch.pk
+        )
         batch.submitted_for_approval_at = timezone.now()
         BATCHES.move(batch, S.PENDING_APPROVAL, actor=maker, action="submitted_for_approval")
     return batch

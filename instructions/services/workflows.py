@@ -53,6 +53,7 @@ BATCHES = Workflow[Batch](
     ),
     maker_field="created_by",
     related=("account",),
+    scope=Batch.objects.visible_to,
 )
 
 CANCELS = Workflow[CancelRequest](
@@ -69,6 +70,7 @@ CANCELS = Workflow[CancelRequest](
     sending=CancelRequest.Status.SUBMITTING,
     needs_attention=lambda cancel: cancel.status in CancelRequest.NEEDS_ATTENTION,
     related=("instruction__account",),
+    scope=CancelRequest.objects.visible_to,
 )
 
 # Task names the services hand work to (``backoffice.jobs``); the tasks register under them.

@@ -4,6 +4,7 @@
 - ``mirror``: the write engine a sync drives (COPY, fingerprints, one upsert per page).
 - ``closes``: closing a position, or an account, under four eyes.
 - ``prices``: the desk's official closing prices of underlyings.
+- ``desks``: the rule that a person acts only on their desks' accounts.
 """
 
 from positions.services.closes import (
@@ -17,6 +18,7 @@ from positions.services.closes import (
     resume_unfinished_closes,
     withdraw_close,
 )
+from positions.services.desks import require_account_on_desks
 from positions.services.prices import PriceLine, PricesInvalid, record_official_closes
 from positions.services.sync import (
     SYNC_POSITIONS,
@@ -41,6 +43,7 @@ __all__ = [
     "request_close",
     "request_sync",
     "request_syncs",
+    "require_account_on_desks",
     "resume_unfinished_closes",
     "run_sync",
     "withdraw_close",

@@ -20,6 +20,7 @@ from backoffice.clearstreet.types import Order as WireOrder
 from backoffice.clearstreet.types import OrderList, read_rows
 from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, Workflow, execute_once, require_maker
 from positions.models import ORDER_WIRE_FIELDS, Account, CloseRequest, Order, Position
+from positions.services.desks import require_account_on_desks
 
 C = CloseRequest.Status
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ CLOSES = Workflow[CloseRequest](
     sending=C.SUBMITTING,
     needs_attention=lambda request: request.status in CloseRequest.NEEDS_ATTENTION,
     related=("account",),
+    scope=CloseRequest.objects.visible_to,
 )
 
 
@@ -64,6 +66,7 @@ def request_close(
 ) -> CloseRequest:
     """Ask to close one position (or, without a position, every position of the account)."""
     maker = require_maker(user, "request position closes")
+    require_account_on_desks(maker, account)
     if position is not None and position.account_id != account.pk:
         raise ActionRefused("That position belongs to another account.")
     if position is not None and position.quantity == 0:

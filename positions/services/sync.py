@@ -21,6 +21,7 @@ from backoffice.clearstreet.types import PositionsPage
 from backoffice.prefetch import prefetched
 from backoffice.roles import AnyUser
 from positions.models import Account, SyncRun
+from positions.services.desks import require_account_on_desks
 from positions.services.mirror import MirrorWriter, split_unfit
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def request_sync(
 
     Returns the run and whether it is new.
     """
+    require_account_on_desks(user, account)
     _abandon_stale_runs(account)
     requester = user if isinstance(user, User) else None
     try:

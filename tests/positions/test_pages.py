@@ -158,3 +158,21 @@ def test_dates_show_in_new_york_time(client, users, book):
     Account.objects.filter(number=11).update(snapshot_as_of=datetime(2026, 1, 5, 15, 0, tzinfo=UTC))
     client.force_login(users["operations"])
     assert b"10:00:00" in get(client, account="11").content  # 15:00 UTC is 10:00 in New York in January
+
+
+def test_an_expired_contract_is_marked_and_cannot_be_selected(client, users, book):
+    """A contract past its expiry takes no more instructions: the book says so and offers no box."""
+    expired = make_position(
+        book["first"], option_symbol("AAPL", timezone.localdate() - timedelta(days=1), "C", 180), "4", "0.00"
+    )
+    client.force_login(users["operations"])
+    page = get(client, account="11").content.decode()
+    row = page[page.index(f'data-instrument="{expired.instrument_id}"') :].split("</tr>", 1)[0]
+    assert "expired" in row
+    assert 'type="checkbox"' not in row
+    live = page[
+        page.index(
+            f'data-instrument="{book["first"].number}-{option_symbol("AAPL", book["soon"], "C", 190)}"'
+        ) :
+    ]
+    assert 'type="checkbox"' in live.split("</tr>", 1)[0]

@@ -19,7 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--name", required=True, help="What the token is for")
         parser.add_argument(
-            "--days", type=int, default=None, help="Expire after this many days (default: never)"
+            "--days",
+            type=int,
+            default=None,
+            help="Expire after this many days (default: API_TOKEN_DEFAULT_DAYS, 90)",
         )
 
     def handle(self, *args, username: str, name: str, days: int | None, **options) -> None:

@@ -1,0 +1,96 @@
+"""Fixtures of the identity tests: a second administrator, second-factor helpers, a real SMTP server."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import time
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message
+
+import pytest
+from aiosmtpd.controller import Controller
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from backoffice import roles
+from backoffice.audit.models import AuditEntry
+from tests.conftest import make_user
+
+_addresses = itertools.count(1)
+
+
+def fresh_address() -> str:
+    """An address no other test used: sign-in and token counters are kept per address in Redis."""
+    n = next(_addresses) + int(time.time() * 1000) % 50_000
+    return f"10.{(n >> 16) % 256}.{(n >> 8) % 256}.{n % 256 or 1}"
+
+
+@pytest.fixture
+def admin2(db):
+    return make_user("admin_gail", roles.ADMINS, is_staff=True)
+
+
+@pytest.fixture
+def mfa_on(settings):
+    settings.MFA_ENFORCED = True
+    return settings
+
+
+def code_for(device: TOTPDevice, *, after: int | None = None) -> str:
+    """The authenticator's current code; with ``after``, waits for a time step past that one (a code
+    is accepted once, so a second verification needs the next step)."""
+    device.refresh_from_db()
+    floor = device.last_t if after is None else max(after, device.last_t)
+    while int(time.time()) // device.step <= floor:
+        time.sleep(0.2)
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):0{device.digits}d}"
+
+
+def actions_about(subject_type: str, subject_id: object) -> list[str]:
+    return list(
+        AuditEntry.objects.filter(subject_type=subject_type, subject_id=str(subject_id))
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count: int = 1, timeout: float = 10) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            assert time.monotonic() < deadline, "no e-mail arrived at the SMTP server"
+            time.sleep(0.05)
+        return self.messages
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[_Inbox]:
+    """A real SMTP server (aiosmtpd) on a free local port, and Django's SMTP backend pointed at it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = False
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+def body_of(message: Message) -> str:
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
