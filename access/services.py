@@ -500,7 +500,9 @@ def confirm_enrolment(user: AnyUser, device_id: int, code: str) -> list[str]:
             TOTPDevice.objects.select_for_update().filter(pk=device_id, user=user, confirmed=False).first()
         )
         if device is None:
-            raise ActionRefused("Start the enrolment again: that authenticator is gone.", code="invalid_transition")
+            raise ActionRefused(
+                "Start the enrolment again: that authenticator is gone.", code="invalid_transition"
+            )
         if not device.verify_token(code.strip()):
             raise ActionRefused(
                 "That code did not match; check the authenticator's clock and try the next code.",
