@@ -68,8 +68,24 @@ class KeysetPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
 
+    # Whether the ordering key is a whole number (ids, account numbers) or text (Clear Street's ids).
+    numeric_key = True
+
     def get_page_size(self, request: Request) -> int:
         return page_size_of(request)
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any] | None:
+        key = self.ordering if isinstance(self.ordering, str) else self.ordering[0]
+        field = queryset.model._meta.get_field(key.lstrip("-"))
+        self.numeric_key = field.get_internal_type() in {
+            "AutoField",
+            "BigAutoField",
+            "IntegerField",
+            "BigIntegerField",
+            "PositiveIntegerField",
+            "PositiveBigIntegerField",
+        }
+        return super().paginate_queryset(queryset, request, view)
 
     def decode_cursor(self, request: Request) -> Any:
         invalid = ValidationError(
@@ -79,9 +95,14 @@ class KeysetPagination(CursorPagination):
             cursor = super().decode_cursor(request)
         except Exception as exc:  # DRF raises NotFound
             raise invalid from exc
-        # Every ordering here is on a whole-number key (ids, account numbers): a position of any other
-        # shape would reach the database as a comparison it cannot make.
-        if cursor is not None and cursor.position is not None and whole_number(str(cursor.position)) is None:
+        # On a whole-number key a position of any other shape would reach the database as a comparison
+        # it cannot make; a text key takes any text.
+        if (
+            self.numeric_key
+            and cursor is not None
+            and cursor.position is not None
+            and whole_number(str(cursor.position)) is None
+        ):
             raise invalid
         return cursor
 

@@ -131,6 +131,16 @@ class Workflow(Generic[R]):
         except ObjectDoesNotExist:
             raise ActionRefused(f"{self.noun.capitalize()} #{pk} does not exist.", code="not_found") from None
 
+    def lock_for(self, user: AnyUser, pk: int, permission: str, action: str) -> R:
+        """``lock`` for someone about to act: where the row is out of their reach, a role that may not
+        ``action`` hears so (which says nothing of the row), a role that may hears "does not exist"."""
+        try:
+            return self.lock(pk, user)
+        except ActionRefused as refused:
+            if refused.code == "not_found":
+                require_permission(user, permission, action)
+            raise
+
     def maker_id(self, request: R) -> int:
         return int(getattr(request, f"{self.maker_field}_id"))
 
@@ -262,7 +272,7 @@ class Workflow(Generic[R]):
         """A checker's approval (never the maker's). ``check`` runs under the lock and may refuse,
         or answer a reason to record; ``then`` hands the work on, in the same transaction."""
         with transaction.atomic():
-            request = self.lock(pk, user)
+            request = self.lock_for(user, pk, self.checker_permission, f"approve {self.noun}s")
             checker = require_checker(
                 user, self.maker_id(request), f"approve {self.noun}s", self.checker_permission
             )
@@ -278,7 +288,7 @@ class Workflow(Generic[R]):
 
     def reject(self, user: AnyUser, pk: int, reason: str) -> R:
         with transaction.atomic():
-            request = self.lock(pk, user)  # first: another desk's request is not there at all
+            request = self.lock_for(user, pk, self.checker_permission, f"reject {self.noun}s")
             checker = require_checker(
                 user, self.maker_id(request), f"reject {self.noun}s", self.checker_permission
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from backoffice import clock, jobs
+from backoffice import clock, jobs, roles
 from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, require_checker
 from instructions.models import Batch, BatchRow, InstructionStatus
 from instructions.queries import batch_cutoff, position_changes
@@ -84,7 +84,9 @@ def retry_batch(user: AnyUser, batch_id: int) -> Batch:
     batch's cutoff must not have passed. Rows Clear Street answered are never sent again (same
     keys; whatever Clear Street already has is found in its list first)."""
     with transaction.atomic():
-        batch = BATCHES.lock(batch_id, user)
+        batch = BATCHES.lock_for(
+            user, batch_id, roles.APPROVE_REQUESTS, "approve a retry of a failed submission"
+        )
         checker = require_checker(user, batch.created_by_id, "approve a retry of a failed submission")
         if batch.status != S.FAILED:
             raise ActionRefused(

@@ -82,7 +82,7 @@ def test_a_price_upload_is_all_or_nothing_and_names_every_bad_line(desk, users):
 def test_rows_without_a_price_are_counted_and_never_out_of_the_money(desk, users, sandbox):
     itm = option(desk, "AAPL", put_call="C")
     Position.objects.filter(instrument_id=itm.underlying_instrument_id).delete()
-    sheet = queries.worksheet(underlying="AAPL")
+    sheet = queries.worksheet(users["operations"], underlying="AAPL")
     assert sheet.unpriced >= 1
     row = next(r for r in sheet.rows if r.position.pk == itm.pk)
     assert row.price is None and row.default.value == "UNKNOWN" and row.in_the_money is None
@@ -95,10 +95,14 @@ def test_the_pin_band_flags_strikes_near_the_underlying(desk, users, settings):
     day = itm.expiration_date.isoformat()
     close = itm.strike + Decimal("0.20")
     positions.record_official_closes(users["operations"], [PriceLine("AAPL", str(close), day)])
-    row = next(r for r in queries.worksheet(underlying="AAPL").rows if r.position.pk == itm.pk)
+    row = next(
+        r for r in queries.worksheet(users["operations"], underlying="AAPL").rows if r.position.pk == itm.pk
+    )
     assert row.assessment.pin_risk and row.in_the_money == Decimal("0.20")
     settings.PIN_RISK_BAND = "0.10"
-    row = next(r for r in queries.worksheet(underlying="AAPL").rows if r.position.pk == itm.pk)
+    row = next(
+        r for r in queries.worksheet(users["operations"], underlying="AAPL").rows if r.position.pk == itm.pk
+    )
     assert not row.assessment.pin_risk
 
 
@@ -128,14 +132,16 @@ def test_after_the_firms_cutoff_a_cea_still_goes_and_an_exercise_in_the_money_is
 def test_a_batch_about_to_expire_warns_then_expires_loudly(desk, users, sandbox):
     batch = draft(users, desk, (option(desk, "AAPL", put_call="C"), "EXERCISE", 1, ""))
     at(sandbox, "16:05")
-    warning = [i for i in queries.attention_items() if i.pk == batch.pk]
+    warning = [i for i in queries.attention_items(users["operations"]) if i.pk == batch.pk]
     assert warning and warning[0].severity == queries.AMBER and "expires at 16:30 ET" in warning[0].what
-    assert not queries.attention_items(warnings=False), "the badge counts what went wrong, not warnings"
+    assert not queries.attention_items(users["operations"], warnings=False), (
+        "the badge counts what went wrong, not warnings"
+    )
     at(sandbox, "16:31")
     assert services.expire_batches() == 1
     batch.refresh_from_db()
     assert batch.status == S.EXPIRED
-    item = next(i for i in queries.attention_items() if i.pk == batch.pk)
+    item = next(i for i in queries.attention_items(users["operations"]) if i.pk == batch.pk)
     assert item.severity == queries.RED and "expired before it was approved" in item.what
     expired = AuditEntry.objects.get(subject_id=str(batch.pk), action="expired")
     assert (expired.actor_username, expired.approver_username) == ("system", None)
@@ -154,9 +160,11 @@ def test_a_failed_dne_stays_on_the_list_until_acknowledged_with_a_reason(desk, u
     assert batch.status == S.FAILED
     failed = AuditEntry.objects.get(subject_id=str(batch.pk), action="failed")
     assert (failed.actor_username, failed.approver_username) == ("system", None), "no person made this move"
-    item = next(i for i in queries.attention_items() if i.pk == batch.pk)
+    item = next(i for i in queries.attention_items(users["operations"]) if i.pk == batch.pk)
     assert item.severity == queries.RED and itm.instrument_id in item.instrument_ids
-    row = next(r for r in queries.worksheet(underlying="AAPL").rows if r.position.pk == itm.pk)
+    row = next(
+        r for r in queries.worksheet(users["operations"], underlying="AAPL").rows if r.position.pk == itm.pk
+    )
     assert row.attention and "did not reach Clear Street" in row.attention[0].what
     with pytest.raises(ActionRefused) as missing:
         services.acknowledge_batch(users["operations2"], batch.pk, "  ")
@@ -164,7 +172,7 @@ def test_a_failed_dne_stays_on_the_list_until_acknowledged_with_a_reason(desk, u
     with pytest.raises(ActionRefused, match="role does not allow"):
         services.acknowledge_batch(users["compliance"], batch.pk, "seen")
     services.acknowledge_batch(users["operations2"], batch.pk, "called the desk; redrafting by phone")
-    assert not [i for i in queries.attention_items() if i.pk == batch.pk]
+    assert not [i for i in queries.attention_items(users["operations"]) if i.pk == batch.pk]
     ack = AuditEntry.objects.get(subject_id=str(batch.pk), action="acknowledged")
     assert (ack.actor_username, ack.reason) == ("ops_bob", "called the desk; redrafting by phone")
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from django.conf import settings
 
-from backoffice.audit.models import AuditEntry
+from backoffice.audit.models import AuditEntry, PendingCall
 from backoffice.celery import app
 from backoffice.clearstreet.client import ClearStreetClient
 from instructions import services
@@ -37,15 +37,18 @@ def test_a_worker_killed_mid_submit_is_finished_by_the_next_without_a_second_sub
     first = start_worker(queue, "doomed", sandbox_process.base_url)
     try:
         services.approve_batch(users["supervisors"], batch.pk)
-        wait_for(lambda: Batch.objects.get(pk=batch.pk).status == Batch.Status.SUBMITTING)
-        time.sleep(2.5)  # the POST is on the wire, Clear Street is still working on it
+        # The POST leaves right after its pending record commits; Clear Street is still working on
+        # it (5 s) when the worker dies.
+        wait_for(lambda: PendingCall.objects.filter(subject_type="batch", subject_id=str(batch.pk)).exists())
+        sent_at = time.monotonic()
+        time.sleep(1.0)
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=20)
     assert Batch.objects.get(pk=batch.pk).status == Batch.Status.SUBMITTING, (
         "the killed worker finished nothing"
     )
-    time.sleep(3.5)  # Clear Street finishes storing what it was sent
+    time.sleep(max(0.0, sent_at + 6.5 - time.monotonic()))  # Clear Street finishes storing it (5 s)
 
     second = start_worker(queue, "next", sandbox_process.base_url)
     try:

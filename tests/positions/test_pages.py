@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from backoffice import clock
 from positions.models import Account, SyncRun
 from tests.positions.factories import make_position, option_symbol
 
@@ -163,7 +164,7 @@ def test_dates_show_in_new_york_time(client, users, book):
 def test_an_expired_contract_is_marked_and_cannot_be_selected(client, users, book):
     """A contract past its expiry takes no more instructions: the book says so and offers no box."""
     expired = make_position(
-        book["first"], option_symbol("AAPL", timezone.localdate() - timedelta(days=1), "C", 180), "4", "0.00"
+        book["first"], option_symbol("AAPL", clock.business_date() - timedelta(days=1), "C", 180), "4", "0.00"
     )
     client.force_login(users["operations"])
     page = get(client, account="11").content.decode()
