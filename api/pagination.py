@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -74,10 +75,13 @@ class KeysetPagination(CursorPagination):
     def get_page_size(self, request: Request) -> int:
         return page_size_of(request)
 
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any] | None:
+    def paginate_queryset(
+        self, queryset: QuerySet[Any, Any] | Sequence[Any], request: Request, view: Any = None
+    ) -> list[Any] | None:
         key = self.ordering if isinstance(self.ordering, str) else self.ordering[0]
-        field = queryset.model._meta.get_field(key.lstrip("-"))
-        self.numeric_key = field.get_internal_type() in {
+        model = queryset.model if isinstance(queryset, QuerySet) else None
+        field = model._meta.get_field(key.lstrip("-")) if model is not None else None
+        self.numeric_key = field is None or field.get_internal_type() in {
             "AutoField",
             "BigAutoField",
             "IntegerField",
