@@ -19,8 +19,10 @@ from django.contrib.auth.models import Group
 from django.db.models.signals import post_save
 
 from backoffice import embedded, roles
+from tests import dbroles
 
 pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.desk"]
+dbroles.install()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"  # test users only
@@ -38,12 +40,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """The test database is created and migrated by the owner role, as a deployment's is."""
+    dbroles.use_role(dbroles.owner_url())
+
+
+@pytest.fixture(scope="session")
 def django_db_setup(django_db_setup) -> Iterator[None]:
-    """pytest-django's, plus: close the audit alias's second connection before the database is dropped."""
+    """pytest-django's, then every test connects as the application role; the owner drops the database
+    (after the audit alias's second connection is closed)."""
+    dbroles.use_role(settings.DATABASE_URL)
+    anchors = settings.AUDIT_ANCHOR_DIR / f"{settings.DATABASES['default']['NAME']}.jsonl"
+    anchors.unlink(missing_ok=True)  # checkpoints of an earlier run's database of the same name
     yield
     from django.db import connections
 
     connections.close_all()
+    dbroles.use_role(dbroles.owner_url())
 
 
 @pytest.fixture(autouse=True)
