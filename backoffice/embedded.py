@@ -65,8 +65,8 @@ def _pg_running() -> bool:
 def postgres_url(role: str | None = None) -> str:
     """Start (or reuse) the embedded PostgreSQL and return a URL to the project's database.
 
-    ``role`` is the role to log in as (created with the owner on first use); None: the server's
-    superuser, for tools that create databases of their own (the benchmarks).
+    ``role`` is the role to log in as: the owner, the application role (both created on first use),
+    or None: the server's superuser, for tools that create databases of their own (the benchmarks).
     """
     was_running = _pg_running()
     server = _pg_server()
@@ -79,8 +79,7 @@ def postgres_url(role: str | None = None) -> str:
         if "(1 row)" not in exists:
             server.psql(f"CREATE DATABASE {DATABASE_NAME};")
         marker.touch()
-    if role is not None:
-        _ensure_roles(server, None if role == OWNER_ROLE else role)
+    _ensure_roles(server, os.environ.get("DATABASE_APP_ROLE") or DEFAULT_APP_ROLE)
     socket_dir = server.get_postmaster_info().socket_dir
     return f"postgresql://{role or 'postgres'}@/{DATABASE_NAME}?host={socket_dir}"
 
@@ -88,10 +87,10 @@ def postgres_url(role: str | None = None) -> str:
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
-def _ensure_roles(server, app_role: str | None) -> None:
-    """Create the owner (and the application role), and hand the owner the database and whatever a
+def _ensure_roles(server, app_role: str) -> None:
+    """Create the owner and the application role, and hand the owner the database and whatever a
     checkout migrated before there were two roles."""
-    roles = [OWNER_ROLE] if app_role is None else [OWNER_ROLE, app_role]
+    roles = [OWNER_ROLE, app_role]
     marker = PG_DATA / f".backoffice-roles-v1-{'-'.join(roles)}"
     if marker.exists():
         return
@@ -247,8 +246,7 @@ def main(argv: list[str]) -> int:
         print(postgres_url())
         print(redis_url())
         return 0
-    if command == "owner-url":  # `make migrate`: migrations run as the owner, for the application role
-        postgres_url(os.environ.get("DATABASE_APP_ROLE") or DEFAULT_APP_ROLE)
+    if command == "owner-url":  # `make migrate`: migrations run as the owner
         print(postgres_url(OWNER_ROLE))
         return 0
     print("usage: python -m backoffice.embedded [status|start|stop|owner-url]", file=sys.stderr)
