@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -129,9 +128,9 @@ def users(db) -> Iterator[dict]:
 
 
 def subprocess_database_url() -> str:
-    """The URL of the test database, for processes the tests start (a worker, a benchmark)."""
-    parts = urlsplit(settings.DATABASE_URL)
-    return urlunsplit(parts._replace(path="/" + settings.DATABASES["default"]["NAME"]))
+    """The URL of the test database as the application role, for processes the tests start (a worker,
+    a benchmark)."""
+    return dbroles.test_database_url(settings.DATABASE_URL)
 
 
 def wait_for(predicate, timeout: float = 60) -> None:
