@@ -471,6 +471,10 @@ def _rows_in_id_order(chunk_size: int, after_id: int = 0) -> Iterator[dict[str, 
         last_id = chunk[-1]["id"]
 
 
+def _missing(first: int, last: int) -> str:
+    return f"row id={first} is" if first == last else f"rows id={first} to id={last} are"
+
+
 def _broken_link(row: dict[str, Any], expected_prev: str, checked: int, label: str) -> ChainResult:
     """A row that does not link to the one before it: a fork when another row claims its predecessor."""
     predecessor = AuditEntry.objects.filter(hash=row["prev_hash"]).values_list("id", flat=True).first()
@@ -503,14 +507,13 @@ def _walk(*, after_id: int = 0, after_hash: str = GENESIS_HASH, chunk_size: int 
     for row in _rows_in_id_order(chunk_size, after_id):
         label = row["request_id"] or row["action"] or ""
         if row["id"] != expected_id:
-            missing = f"id={expected_id}" + (f" to id={row['id'] - 1}" if row["id"] - 1 > expected_id else "")
             return ChainResult(
                 False,
                 checked,
                 expected_id,
                 label,
-                detail=f"gap: rows {missing} are missing; row id={row['id']} ({label or 'no request_id'}) "
-                f"follows row id={expected_id - 1}",
+                detail=f"gap: {_missing(expected_id, row['id'] - 1)} missing; row id={row['id']} "
+                f"({label or 'no request_id'}) follows row id={expected_id - 1}",
             )
         if row["prev_hash"] != expected_prev:
             return _broken_link(row, expected_prev, checked, label)
@@ -532,7 +535,7 @@ def _against_checkpoint(latest: Checkpoint, checkpoints: tuple[Checkpoint, ...])
             False,
             0,
             head + 1,
-            detail=f"rows id={head + 1} to id={latest.head_id} are missing: {latest.describe()} anchored "
+            detail=f"{_missing(head + 1, latest.head_id)} missing: {latest.describe()} anchored "
             f"{latest.count} rows up to id={latest.head_id}, the table ends at id={head}; the newest "
             "rows were deleted",
         )

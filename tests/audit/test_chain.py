@@ -127,7 +127,7 @@ def test_verify_names_the_rows_deleted_from_the_middle(tamper: Tamper) -> None:
     result = services.verify_chain()
     assert (result.ok, result.first_bad_id) == (False, gone.pk)
     assert result.message.startswith(
-        f"FAILED: gap: rows id={gone.pk} are missing; row id={after.pk} ({after.request_id}) follows row "
+        f"FAILED: gap: row id={gone.pk} is missing; row id={after.pk} ({after.request_id}) follows row "
         f"id={first.pk}"
     )
 
