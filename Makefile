@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: run test lint install check-deploy services-stop clean sandbox schema
+.PHONY: run test lint install migrate check-deploy services-stop clean sandbox schema
 
 $(UV):
 	$(PYTHON) -m venv var/uv
@@ -24,6 +24,12 @@ install: $(VENV)/.installed
 
 run: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runstack
+
+# Migrations run as the owner role (README "Database roles"): DATABASE_OWNER_URL, else the embedded
+# server's owner when DATABASE_URL is unset, else DATABASE_URL itself (a deployment's migrate step).
+migrate: install
+	DEBUG=$${DEBUG:-1} DATABASE_URL="$${DATABASE_OWNER_URL:-$${DATABASE_URL:-$$($(PY) -m backoffice.embedded owner-url)}}" \
+	$(PY) manage.py migrate --noinput
 
 test: install lint
 	$(PY) -m pytest
@@ -42,7 +48,8 @@ sandbox: install
 check-deploy: install
 	DEBUG=0 SECRET_KEY=check-deploy-$$(date +%s)-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH \
 	ALLOWED_HOSTS=backoffice.example.com CLEAR_STREET_BASE_URL=https://api.clearstreet.com \
-	CLEAR_STREET_API_KEY=unused $(PY) manage.py check --deploy --fail-level WARNING
+	CLEAR_STREET_API_KEY=unused AUDIT_ANCHOR_KEY=check-deploy-anchor-key-0123456789abcdef \
+	AUDIT_ANCHOR_DIR=var/check-deploy-anchors $(PY) manage.py check --deploy --fail-level WARNING
 
 # The REST API's OpenAPI document, generated from the code; tests/api/test_schema.py fails when the
 # committed copy is out of date.
@@ -53,4 +60,4 @@ services-stop: install
 	$(PY) -m backoffice.embedded stop
 
 clean: services-stop
-	rm -rf var/postgres var/redis var/static var/sandbox var/celerybeat-schedule*
+	rm -rf var/postgres var/redis var/static var/sandbox var/celerybeat-schedule* var/audit-anchors

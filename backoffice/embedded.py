@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,6 +28,13 @@ REDIS_SOCKET = REDIS_DIR / "redis.sock"
 REDIS_PIDFILE = REDIS_DIR / "redis.pid"
 
 DATABASE_NAME = "backoffice"
+# The two roles a deployment has (README "Database roles"): the owner runs migrations and owns every
+# table; the application role (settings.DATABASE_APP_ROLE) is what the processes connect as.
+# On this server both log in without a password over the unix socket (the embedded server trusts
+# local connections), which is what a development machine wants; the test run creates its database
+# as the owner, hence CREATEDB.
+OWNER_ROLE = "backoffice_owner"
+DEFAULT_APP_ROLE = "backoffice_app"
 logger = logging.getLogger(__name__)
 
 # Servers this process started, so the process that started them can stop them when it is done.
@@ -54,8 +62,12 @@ def _pg_running() -> bool:
     return True
 
 
-def postgres_url() -> str:
-    """Start (or reuse) the embedded PostgreSQL and return a URL to the project's database."""
+def postgres_url(role: str | None = None) -> str:
+    """Start (or reuse) the embedded PostgreSQL and return a URL to the project's database.
+
+    ``role`` is the role to log in as: the owner, the application role (both created on first use),
+    or None: the server's superuser, for tools that create databases of their own (the benchmarks).
+    """
     was_running = _pg_running()
     server = _pg_server()
     if not was_running:
@@ -67,8 +79,67 @@ def postgres_url() -> str:
         if "(1 row)" not in exists:
             server.psql(f"CREATE DATABASE {DATABASE_NAME};")
         marker.touch()
+    _ensure_roles(server, os.environ.get("DATABASE_APP_ROLE") or DEFAULT_APP_ROLE)
     socket_dir = server.get_postmaster_info().socket_dir
-    return f"postgresql://postgres@/{DATABASE_NAME}?host={socket_dir}"
+    return f"postgresql://{role or 'postgres'}@/{DATABASE_NAME}?host={socket_dir}"
+
+
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _ensure_roles(server, app_role: str) -> None:
+    """Create the owner and the application role, and hand the owner the database and whatever a
+    checkout migrated before there were two roles."""
+    roles = [OWNER_ROLE, app_role]
+    marker = PG_DATA / f".backoffice-roles-v1-{'-'.join(roles)}"
+    if marker.exists():
+        return
+    for name in roles:
+        if not _ROLE_NAME.fullmatch(name):
+            raise ValueError(f"not a plain PostgreSQL role name: {name!r}")
+    attributes = {OWNER_ROLE: "LOGIN CREATEDB"}
+    # Role names were checked above; nothing here is input.
+    create = "".join(
+        f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN "
+        f"CREATE ROLE {name} {attributes.get(name, 'LOGIN')}; END IF; "
+        for name in roles
+    )
+    server.psql(
+        "\\set ON_ERROR_STOP on\n"
+        f"DO $$ BEGIN {create}END $$;\n"
+        f"ALTER DATABASE {DATABASE_NAME} OWNER TO {OWNER_ROLE};\n"
+        f"\\connect {DATABASE_NAME}\n"
+        f"{_ADOPT_SQL}"
+    )
+    marker.touch()
+
+
+# Tables, views, sequences (not those owned by a column) and functions of the public schema that a
+# checkout migrated as the superuser, before the owner role existed, become the owner's.
+_ADOPT_SQL = f"""
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+DO $$
+DECLARE item record;
+BEGIN
+    FOR item IN
+        SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+          AND pg_get_userbyid(c.relowner) <> '{OWNER_ROLE}'
+          AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')
+                          AND d.classid = 'pg_class'::regclass AND c.relkind = 'S')
+    LOOP
+        EXECUTE format('ALTER %s %I OWNER TO {OWNER_ROLE}',
+            CASE item.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+                 WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, item.relname);
+    END LOOP;
+    FOR item IN
+        SELECT p.oid::regprocedure AS signature FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> '{OWNER_ROLE}'
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s OWNER TO {OWNER_ROLE}', item.signature);
+    END LOOP;
+END $$;
+"""  # noqa: S608 (constants only)
 
 
 def _redis_running() -> bool:
@@ -175,7 +246,10 @@ def main(argv: list[str]) -> int:
         print(postgres_url())
         print(redis_url())
         return 0
-    print("usage: python -m backoffice.embedded [status|start|stop]", file=sys.stderr)
+    if command == "owner-url":  # `make migrate`: migrations run as the owner
+        print(postgres_url(OWNER_ROLE))
+        return 0
+    print("usage: python -m backoffice.embedded [status|start|stop|owner-url]", file=sys.stderr)
     return 2
 
 

@@ -106,7 +106,16 @@ TEMPLATES = [
 # --- Data services -------------------------------------------------------------------------------
 # Unset URLs mean "start our own under ./var/" (PostgreSQL, never SQLite: the audit relies on
 # PostgreSQL triggers and the workflows on row locks).
-DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.postgres_url()
+# Two roles (README "Database roles"): every process connects as the application role, which owns
+# nothing and may only INSERT and SELECT on the audit; `migrate` runs with DATABASE_URL set to the
+# owner's URL and grants the application role (named here) what it may do (backoffice.dbroles).
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE") or embedded.DEFAULT_APP_ROLE
+DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.postgres_url(DATABASE_APP_ROLE)
+# The owner's URL, only for tools that need both roles in one run: `make run` and `make migrate`
+# migrate as it, the test run creates its database as it. Never give it to web, workers or beat.
+DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL") or (
+    "" if os.environ.get("DATABASE_URL") else embedded.postgres_url(embedded.OWNER_ROLE)
+)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
@@ -282,6 +291,54 @@ UPSTREAM_IS_LOCAL_SANDBOX = urlsplit(CLEAR_STREET_BASE_URL).hostname in {"127.0.
 MARKET_CLOCK = os.environ.get("MARKET_CLOCK") or ("sandbox" if UPSTREAM_IS_LOCAL_SANDBOX else "system")
 if MARKET_CLOCK not in {"system", "sandbox"}:
     raise ImproperlyConfigured("MARKET_CLOCK must be 'system' or 'sandbox'.")
+
+
+# --- Audit anchor: checkpoints of the chain's head outside the database (backoffice.audit.anchor) ---
+def audit_anchor_keys() -> list[str]:
+    """HMAC keys, newest first (the first signs, each verifies): AUDIT_ANCHOR_KEY, comma-separated, or
+    AUDIT_ANCHOR_KEY_FILE, one a line. DEBUG alone may fall back to a key of its own under var/."""
+    raw, path = os.environ.get("AUDIT_ANCHOR_KEY", ""), os.environ.get("AUDIT_ANCHOR_KEY_FILE", "")
+    if raw and path:
+        raise ImproperlyConfigured("Set AUDIT_ANCHOR_KEY or AUDIT_ANCHOR_KEY_FILE, not both.")
+    if path:
+        try:
+            raw = Path(path).read_text().replace("\n", ",")
+        except OSError as exc:
+            raise ImproperlyConfigured(f"AUDIT_ANCHOR_KEY_FILE {path}: {exc.strerror}") from exc
+    keys = [key.strip() for key in raw.split(",") if key.strip()]
+    if not keys:
+        if not DEBUG:
+            raise ImproperlyConfigured(
+                "AUDIT_ANCHOR_KEY or AUDIT_ANCHOR_KEY_FILE must be set when DEBUG is off: without it the "
+                "audit chain has no anchor outside the database."
+            )
+        development = BASE_DIR / "var" / "audit-anchor.key"
+        if not development.exists():
+            import secrets
+
+            development.parent.mkdir(parents=True, exist_ok=True)
+            development.write_text(secrets.token_hex(32) + "\n")
+            development.chmod(0o600)
+        keys = [development.read_text().strip()]
+    if any(len(key) < 32 for key in keys):
+        raise ImproperlyConfigured("Each audit anchor key must be at least 32 characters.")
+    return keys
+
+
+AUDIT_ANCHOR_KEYS = audit_anchor_keys()
+if not DEBUG and not os.environ.get("AUDIT_ANCHOR_DIR"):
+    raise ImproperlyConfigured(
+        "AUDIT_ANCHOR_DIR must be set when DEBUG is off: where the audit checkpoints are kept, outside "
+        "the database (storage the database's administrators cannot rewrite)."
+    )
+AUDIT_ANCHOR_DIR = Path(os.environ.get("AUDIT_ANCHOR_DIR") or BASE_DIR / "var" / "audit-anchors")
+# How often beat checkpoints the chain's head: rows newer than the last checkpoint are what someone
+# holding the database could still delete unseen.
+AUDIT_ANCHOR_INTERVAL_SECONDS = env_int("AUDIT_ANCHOR_INTERVAL_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["audit-checkpoint-chain"] = {
+    "task": "audit.checkpoint_chain",
+    "schedule": float(AUDIT_ANCHOR_INTERVAL_SECONDS),
+}
 
 # Crash rehearsal (backoffice.failpoints) is for test workers only.
 if not DEBUG and os.environ.get("BACKOFFICE_FAILPOINTS"):

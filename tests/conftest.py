@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -19,8 +18,10 @@ from django.contrib.auth.models import Group
 from django.db.models.signals import post_save
 
 from backoffice import embedded, roles
+from tests import dbroles
 
 pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.desk"]
+dbroles.install()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"  # test users only
@@ -38,12 +39,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """The test database is created and migrated by the owner role, as a deployment's is."""
+    dbroles.use_role(dbroles.owner_url())
+
+
+@pytest.fixture(scope="session")
 def django_db_setup(django_db_setup) -> Iterator[None]:
-    """pytest-django's, plus: close the audit alias's second connection before the database is dropped."""
+    """pytest-django's, then every test connects as the application role; the owner drops the database
+    (after the audit alias's second connection is closed)."""
+    dbroles.use_role(settings.DATABASE_URL)
+    anchors = settings.AUDIT_ANCHOR_DIR / f"{settings.DATABASES['default']['NAME']}.jsonl"
+    anchors.unlink(missing_ok=True)  # checkpoints of an earlier run's database of the same name
     yield
     from django.db import connections
 
     connections.close_all()
+    dbroles.use_role(dbroles.owner_url())
 
 
 @pytest.fixture(autouse=True)
@@ -116,9 +128,9 @@ def users(db) -> Iterator[dict]:
 
 
 def subprocess_database_url() -> str:
-    """The URL of the test database, for processes the tests start (a worker, a benchmark)."""
-    parts = urlsplit(settings.DATABASE_URL)
-    return urlunsplit(parts._replace(path="/" + settings.DATABASES["default"]["NAME"]))
+    """The URL of the test database as the application role, for processes the tests start (a worker,
+    a benchmark)."""
+    return dbroles.test_database_url(settings.DATABASE_URL)
 
 
 def wait_for(predicate, timeout: float = 60) -> None:

@@ -14,3 +14,8 @@ os.environ.setdefault("CELERY_QUEUE", f"tests-{os.getpid()}")
 # Second-factor enforcement is off for the suite's business tests (they sign in with force_login);
 # the identity tests (tests/access) turn it on and pin it.
 os.environ.setdefault("MFA_ENFORCED", "0")
+# The run's audit checkpoints, apart from `make run`'s (one file per test database, emptied when the
+# run creates its database: tests/conftest.py).
+os.environ.setdefault(
+    "AUDIT_ANCHOR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test-audit-anchors")
+)

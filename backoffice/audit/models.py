@@ -20,6 +20,8 @@ from django.db import models
 
 AUDIT_DB = "audit"
 GENESIS_HASH = "0" * 64
+# Tables the application role may only INSERT into and SELECT from (backoffice.dbroles).
+APPEND_ONLY_TABLES: tuple[str, ...] = ("audit_entry",)
 
 
 # How a row is read by people and programs: what it is about first, its bodies after, its link in

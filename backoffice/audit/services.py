@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ import psycopg
 from django.db import connections, transaction
 from django.utils import timezone
 
+from backoffice.audit import anchor
+from backoffice.audit.anchor import Checkpoint
 from backoffice.audit.chain import CONTENT_FIELDS, row_hash
 from backoffice.audit.context import SYSTEM, SystemActor, audit_context, current_audit_context
 from backoffice.audit.models import AUDIT_DB, GENESIS_HASH, AuditEntry, ChainVerification, PendingCall
@@ -40,10 +42,12 @@ __all__ = [
     "NO_ANSWER_RECORDED",
     "SYSTEM",
     "CallRequest",
+    "ChainBroken",
     "ChainResult",
     "audit_context",
     "begin_call",
     "calls_recorded_behind",
+    "checkpoint_chain",
     "record_decision",
     "record_upstream_call",
     "resolve_interrupted_calls",
@@ -208,21 +212,25 @@ def _append(content: dict[str, Any], *, resolving: int | None = None) -> AuditEn
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
         if resolving is not None and not PendingCall.objects.filter(pk=resolving).delete()[0]:
             raise PendingCall.DoesNotExist(f"pending call #{resolving} was already resolved")
-        last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
-        prev_hash = last or GENESIS_HASH
+        head_id, prev_hash = AuditEntry.objects.order_by("-id").values_list("id", "hash").first() or (
+            0,
+            GENESIS_HASH,
+        )
         # Stamped under the lock, so time order and id order agree.
         content["occurred_at"] = timezone.now()
-        entry = AuditEntry(**content, prev_hash=prev_hash, hash=row_hash(prev_hash, content))
+        # The next id, given here rather than by a sequence: a rolled-back row leaves no gap, so a gap
+        # in the ids always means rows went missing (the database holds every INSERT to this rule).
+        entry = AuditEntry(id=head_id + 1, **content, prev_hash=prev_hash, hash=row_hash(prev_hash, content))
         _insert(entry)
     return entry
 
 
-_INSERT_FIELDS = tuple(field for field in AuditEntry._meta.concrete_fields if not field.primary_key)
+_INSERT_FIELDS = tuple(AuditEntry._meta.concrete_fields)
 _INSERT_COLUMNS = ", ".join(str(field.column) for field in _INSERT_FIELDS)
 # The table and columns are the model's; the values are parameters.
 _INSERT_SQL = (
     f"INSERT INTO {AuditEntry._meta.db_table} ({_INSERT_COLUMNS}) "  # noqa: S608
-    f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) RETURNING id"
+    f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))})"
 )
 
 
@@ -236,9 +244,6 @@ def _insert(entry: AuditEntry) -> None:
     values = [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in _INSERT_FIELDS]
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_INSERT_SQL, values)
-        inserted = cursor.fetchone()
-        assert inserted is not None
-        (entry.pk,) = inserted
     entry._state.adding = False
     entry._state.db = AUDIT_DB
 
@@ -434,21 +439,30 @@ class ChainResult:
     expected: str = ""
     stored: str = ""
     problem: str = ""
+    detail: str = ""  # a failure told in full (gaps, forks, what the anchor says), or what OK covers
+    last_id: int = 0  # the last row walked, and its hash
+    last_hash: str = GENESIS_HASH
 
     @property
     def message(self) -> str:
         if self.ok:
-            return f"OK: {self.rows_checked} rows verified"
+            return f"OK: {self.rows_checked} rows verified" + (f"; {self.detail}" if self.detail else "")
+        if self.detail:
+            return f"FAILED: {self.detail} ({self.rows_checked} rows checked)"
         return (
             f"FAILED: row id={self.first_bad_id} ({self.label or 'no request_id'}) {self.problem}: "
             f"expected {self.expected}, stored {self.stored} ({self.rows_checked} rows checked)"
         )
 
 
-def _rows_in_id_order(chunk_size: int) -> Iterator[dict[str, Any]]:
-    """Every row, by keyset chunks on the primary key: constant memory on any table size."""
+class ChainBroken(Exception):
+    """The chain does not verify, so it is not checkpointed."""
+
+
+def _rows_in_id_order(chunk_size: int, after_id: int = 0) -> Iterator[dict[str, Any]]:
+    """Every row after ``after_id``, by keyset chunks on the primary key: constant memory on any size."""
     columns = ("id", "prev_hash", "hash", *CONTENT_FIELDS)
-    last_id = 0
+    last_id = after_id
     while True:
         chunk = list(AuditEntry.objects.filter(id__gt=last_id).order_by("id").values(*columns)[:chunk_size])
         if not chunk:
@@ -457,24 +471,153 @@ def _rows_in_id_order(chunk_size: int) -> Iterator[dict[str, Any]]:
         last_id = chunk[-1]["id"]
 
 
-def verify_chain(*, chunk_size: int = 5000) -> ChainResult:
-    """Recompute every row's hash and check each row links to the one before it."""
-    expected_prev = GENESIS_HASH
+def _missing(first: int, last: int) -> str:
+    return f"row id={first} is" if first == last else f"rows id={first} to id={last} are"
+
+
+def _broken_link(row: dict[str, Any], expected_prev: str, checked: int, label: str) -> ChainResult:
+    """A row that does not link to the one before it: a fork when another row claims its predecessor."""
+    predecessor = AuditEntry.objects.filter(hash=row["prev_hash"]).values_list("id", flat=True).first()
+    rival = (
+        AuditEntry.objects.filter(prev_hash=row["prev_hash"])
+        .exclude(id=row["id"])
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if predecessor is not None and rival is not None:
+        return ChainResult(
+            False,
+            checked,
+            row["id"],
+            label,
+            detail=f"fork: rows id={rival} and id={row['id']} both claim row id={predecessor} as their "
+            f"predecessor (row id={row['id']} ({label or 'no request_id'}) was added beside the chain)",
+        )
+    return ChainResult(
+        False, checked, row["id"], label, expected_prev, row["prev_hash"], "prev_hash does not link"
+    )
+
+
+def _walk(*, after_id: int = 0, after_hash: str = GENESIS_HASH, chunk_size: int = 5000) -> ChainResult:
+    """Recompute every row's hash after ``after_id``, and check the ids run on without a gap and
+    each row links to the one before it."""
+    expected_id, expected_prev = after_id + 1, after_hash
     checked = 0
-    for row in _rows_in_id_order(chunk_size):
+    for row in _rows_in_id_order(chunk_size, after_id):
         label = row["request_id"] or row["action"] or ""
-        if row["prev_hash"] != expected_prev:
+        if row["id"] != expected_id:
             return ChainResult(
-                False, checked, row["id"], label, expected_prev, row["prev_hash"], "prev_hash does not link"
+                False,
+                checked,
+                expected_id,
+                label,
+                detail=f"gap: {_missing(expected_id, row['id'] - 1)} missing; row id={row['id']} "
+                f"({label or 'no request_id'}) follows row id={expected_id - 1}",
             )
+        if row["prev_hash"] != expected_prev:
+            return _broken_link(row, expected_prev, checked, label)
         computed = row_hash(row["prev_hash"], row)
         if computed != row["hash"]:
             return ChainResult(
                 False, checked, row["id"], label, computed, row["hash"], "content hash differs"
             )
-        expected_prev = row["hash"]
+        expected_id, expected_prev = row["id"] + 1, row["hash"]
         checked += 1
-    return ChainResult(True, checked)
+    return ChainResult(True, checked, last_id=expected_id - 1, last_hash=expected_prev)
+
+
+def _against_checkpoint(latest: Checkpoint, checkpoints: tuple[Checkpoint, ...]) -> ChainResult | None:
+    """What the database lost or rewrote behind the newest checkpoint; None when it holds it whole."""
+    head = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    if head < latest.head_id:
+        return ChainResult(
+            False,
+            0,
+            head + 1,
+            detail=f"{_missing(head + 1, latest.head_id)} missing: {latest.describe()} anchored "
+            f"{latest.count} rows up to id={latest.head_id}, the table ends at id={head}; the newest "
+            "rows were deleted",
+        )
+    stored = AuditEntry.objects.filter(id=latest.head_id).values_list("hash", flat=True).first()
+    if stored != latest.head_hash:
+        # A rewrite at row r changes every hash from r on: the checkpoints below r still match, those
+        # at or above it do not, which brackets the rewritten row.
+        anchored = sorted((c for c in checkpoints if c.head_id <= latest.head_id), key=lambda c: c.head_id)
+        hashes = dict(
+            AuditEntry.objects.filter(id__in=[c.head_id for c in anchored]).values_list("id", "hash")
+        )
+        matching = [c for c in anchored if hashes.get(c.head_id) == c.head_hash]
+        below = matching[-1] if matching else None
+        first_changed = below.head_id + 1 if below else 1
+        upto = min(c.head_id for c in anchored if c.head_id >= first_changed and c not in matching)
+        still = f" ({below.describe()} still matches row id={below.head_id})" if below else ""
+        return ChainResult(
+            False,
+            0,
+            first_changed,
+            detail=f"row id={latest.head_id} does not match {latest.describe()}: anchored "
+            f"{latest.head_hash}, stored {stored}; a row from id={first_changed} to id={upto} was "
+            f"rewritten and the hashes after it recomputed{still}",
+        )
+    within = AuditEntry.objects.filter(id__lte=latest.head_id).count()
+    if within != latest.count:
+        return ChainResult(
+            False,
+            0,
+            latest.head_id,
+            detail=f"{latest.describe()} counted {latest.count} rows up to id={latest.head_id}; the table "
+            f"holds {within}",
+        )
+    return None
+
+
+def verify_chain(*, chunk_size: int = 5000) -> ChainResult:
+    """Walk the whole chain (hashes, links, gaps, forks), then hold it against the newest checkpoint."""
+    anchors = anchor.read()
+    walked = _walk(chunk_size=chunk_size)
+    if not walked.ok:
+        return walked
+    if anchors.failure:
+        return replace(walked, ok=False, detail=anchors.failure)
+    latest = anchors.latest
+    if latest is None:
+        return replace(walked, detail=f"not anchored yet (no checkpoint in {anchor.anchor_path()})")
+    behind = _against_checkpoint(latest, anchors.checkpoints)
+    if behind is not None:
+        return replace(behind, rows_checked=walked.rows_checked)
+    return replace(walked, detail=f"rows up to id={latest.head_id} match {latest.describe()}")
+
+
+def checkpoint_chain() -> Checkpoint | None:
+    """Anchor the chain's head outside the database (beat, every AUDIT_ANCHOR_INTERVAL_SECONDS).
+
+    Only a chain that still holds the newest checkpoint, and whose rows since link and hash, is
+    anchored; otherwise ``ChainBroken`` (the full verification is then run and recorded, for the
+    dashboard). Nothing is written while the head has not moved.
+    """
+    anchors = anchor.read()
+    if anchors.failure:
+        raise ChainBroken(anchors.failure)
+    latest = anchors.latest
+    after_id, after_hash, count = (
+        (latest.head_id, latest.head_hash, latest.count) if latest else (0, GENESIS_HASH, 0)
+    )
+    broken = _against_checkpoint(latest, anchors.checkpoints) if latest else None
+    walked = broken or _walk(after_id=after_id, after_hash=after_hash)
+    if not walked.ok:
+        run = run_verification()
+        raise ChainBroken(run.message if not run.ok else walked.message)
+    if walked.rows_checked == 0:
+        return None
+    checkpoint = anchor.sign(
+        head_id=walked.last_id,
+        head_hash=walked.last_hash,
+        count=count + walked.rows_checked,
+        at=timezone.now(),
+    )
+    anchor.append(checkpoint)
+    return checkpoint
 
 
 def run_verification(

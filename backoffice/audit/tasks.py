@@ -27,3 +27,14 @@ def resolve_interrupted_calls() -> int:
     from django.conf import settings
 
     return services.resolve_interrupted_calls(older_than=timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT))
+
+
+@shared_task(name="audit.checkpoint_chain")
+def checkpoint_chain() -> dict[str, Any] | None:
+    """Beat, every AUDIT_ANCHOR_INTERVAL_SECONDS: anchor the chain's head outside the database.
+
+    A chain that no longer verifies is not anchored: ``ChainBroken`` fails the task (logged), and the
+    failed verification it ran shows on the dashboard.
+    """
+    checkpoint = services.checkpoint_chain()
+    return None if checkpoint is None else {"head_id": checkpoint.head_id, "count": checkpoint.count}

@@ -7,6 +7,7 @@ import json
 import threading
 import uuid
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -17,11 +18,12 @@ from django.utils import timezone
 from backoffice.audit import services, tasks
 from backoffice.audit.chain import canonical_json
 from backoffice.audit.models import AuditEntry, ChainVerification
-from tests.audit.conftest import AUDIT_DBS, call
+from tests import dbroles
+from tests.audit.conftest import AUDIT_DBS, Tamper, call
 
 
 @pytest.mark.django_db(databases=AUDIT_DBS)
-def test_database_refuses_update_and_delete() -> None:
+def test_the_application_role_may_not_change_a_row() -> None:
     entry = call()
     attempts = [
         lambda: AuditEntry.objects.filter(pk=entry.pk).update(status_code=500),
@@ -30,15 +32,46 @@ def test_database_refuses_update_and_delete() -> None:
         lambda: _raw("UPDATE audit_entry SET status_code = 500 WHERE id = %s", [entry.pk]),
         lambda: _raw("DELETE FROM audit_entry WHERE id = %s", [entry.pk]),
         lambda: _raw("TRUNCATE audit_entry"),
-        # Even a statement that matches nothing is refused.
-        lambda: _raw("DELETE FROM audit_entry WHERE id = -1"),
     ]
     for attempt in attempts:
         # A savepoint per attempt: the refused statement aborts only its own block.
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(using="audit"):
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic(using="audit"):
             attempt()
     row = AuditEntry.objects.get(pk=entry.pk)
     assert (row.status_code, row.hash) == (200, entry.hash)
+
+
+@pytest.mark.django_db(transaction=True, databases=AUDIT_DBS)
+def test_even_the_owner_meets_the_append_only_triggers() -> None:
+    entry = call()
+    head = AuditEntry.objects.get(pk=entry.pk)
+    attempts = [
+        ("UPDATE audit_entry SET status_code = 500 WHERE id = %s", [entry.pk], "append-only"),
+        ("DELETE FROM audit_entry WHERE id = %s", [entry.pk], "append-only"),
+        ("TRUNCATE audit_entry", None, "append-only"),
+        # Even a statement that matches nothing is refused.
+        ("DELETE FROM audit_entry WHERE id = -1", None, "append-only"),
+        # A row must extend the head: no second row on one predecessor, no gap in the ids.
+        (_COPY_AS_NEW_ROW, [entry.pk + 1, "f" * 64, entry.pk], "must extend the chain's head"),
+        (_COPY_AS_NEW_ROW, [entry.pk + 2, entry.hash, entry.pk], "must extend the chain's head"),
+    ]
+    with dbroles.owner_connection() as conn:
+        for sql, params, refusal in attempts:
+            with pytest.raises(psycopg.Error, match=refusal):
+                conn.execute(sql, params)
+    row = AuditEntry.objects.get(pk=entry.pk)
+    assert (row.status_code, row.hash) == (head.status_code, head.hash)
+    assert AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() == entry.pk
+
+
+# A copy of row %s (its content and its predecessor's hash) under a new id and hash.
+_COPY_AS_NEW_ROW = (
+    "INSERT INTO audit_entry SELECT %s, occurred_at, kind, method, path, endpoint, query, request_headers, "
+    "request_body, status_code, response_body, response_text, request_id, duration_ms, error_class, "
+    "error_message, attempt, action, from_state, to_state, reason, before, after, actor_id, actor_username, "
+    "approver_id, approver_username, account_id, subject_type, subject_id, celery_task_id, sync_run_id, "
+    "prev_hash, %s FROM audit_entry WHERE id = %s"
+)
 
 
 def test_model_instances_refuse_to_change() -> None:
@@ -67,62 +100,36 @@ def test_verify_audit_ok() -> None:
     out = io.StringIO()
     call_command("verify_audit", stdout=out)
     total = AuditEntry.objects.count()
-    assert out.getvalue().strip() == f"OK: {total} rows verified"
+    assert out.getvalue().strip().startswith(f"OK: {total} rows verified; ")
     assert ChainVerification.objects.latest().ok is True
 
 
-def _behind_the_apps_back(sql: str, params: list) -> None:
-    """What a superuser could do: switch the protection off, write, switch it back on."""
-    with connections["audit"].cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_no_update_delete")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_no_update_delete")
-
-
 @pytest.mark.django_db(transaction=True, databases=AUDIT_DBS)
-def test_verify_audit_names_a_row_altered_behind_the_apps_back() -> None:
+def test_verify_audit_names_a_row_altered_behind_the_apps_back(tamper: Tamper) -> None:
     target = call(response_body={"data": [{"status": "REJECTED"}]})
     call()  # a later row, so the tampered one is not simply the last
-    original = json.dumps(target.response_body)
-    _behind_the_apps_back(
+    tamper.sql(
         "UPDATE audit_entry SET response_body = %s::jsonb WHERE id = %s",
         [json.dumps({"data": [{"status": "ACCEPTED"}]}), target.pk],
     )
-    try:
-        with pytest.raises(CommandError) as failure:
-            call_command("verify_audit", stdout=io.StringIO())
-        message = str(failure.value)
-        assert f"id={target.pk}" in message and target.request_id in message
-        assert target.hash in message  # the stored hash, beside the one recomputed
-        assert ChainVerification.objects.latest().first_bad_id == target.pk
-    finally:
-        # Put the row back the same way, so the chain is whole again for every other test.
-        _behind_the_apps_back(
-            "UPDATE audit_entry SET response_body = %s::jsonb WHERE id = %s", [original, target.pk]
-        )
-    assert services.verify_chain().ok
+    with pytest.raises(CommandError) as failure:
+        call_command("verify_audit", stdout=io.StringIO())
+    message = str(failure.value)
+    assert f"id={target.pk}" in message and target.request_id in message
+    assert target.hash in message  # the stored hash, beside the one recomputed
+    assert ChainVerification.objects.latest().first_bad_id == target.pk
 
 
 @pytest.mark.django_db(transaction=True, databases=AUDIT_DBS)
-def test_verify_notices_a_deleted_row() -> None:
+def test_verify_names_the_rows_deleted_from_the_middle(tamper: Tamper) -> None:
     first, gone, after = call(), call(), call()
-    columns = ", ".join(f.column for f in AuditEntry._meta.concrete_fields)
-    with connections["audit"].cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM audit_entry WHERE id = %s", [gone.pk])
-        saved = cursor.fetchone()
-    _behind_the_apps_back("DELETE FROM audit_entry WHERE id = %s", [gone.pk])
-    try:
-        result = services.verify_chain()
-        assert (result.ok, result.first_bad_id) == (False, after.pk)
-        assert result.expected == first.hash and result.stored == after.prev_hash == gone.hash
-    finally:
-        # jsonb columns come back from a raw cursor as their JSON text, which casts straight back.
-        placeholders = ", ".join(["%s"] * len(saved))
-        _raw(f"INSERT INTO audit_entry ({columns}) VALUES ({placeholders})", list(saved))
-    assert first.pk < gone.pk < after.pk
-    assert services.verify_chain().ok
+    tamper.sql("DELETE FROM audit_entry WHERE id = %s", [gone.pk])
+    result = services.verify_chain()
+    assert (result.ok, result.first_bad_id) == (False, gone.pk)
+    assert result.message.startswith(
+        f"FAILED: gap: row id={gone.pk} is missing; row id={after.pk} ({after.request_id}) follows row "
+        f"id={first.pk}"
+    )
 
 
 @pytest.mark.django_db(transaction=True, databases=AUDIT_DBS)

@@ -12,11 +12,14 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "backoffice.example.com",
     "CLEAR_STREET_BASE_URL": "https://api.clearstreet.com",
     "CLEAR_STREET_API_KEY": "not-a-real-key",
+    "AUDIT_ANCHOR_KEY": "production-like-anchor-key-0123456789abcdef",
+    "AUDIT_ANCHOR_DIR": "/var/lib/backoffice/audit-anchors",
 }
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "CLEAR_STREET_BASE_URL"}}
+    unset = {"DEBUG", "SECRET_KEY", "CLEAR_STREET_BASE_URL", "AUDIT_ANCHOR_KEY", "AUDIT_ANCHOR_DIR"}
+    base = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=BASE_DIR,
@@ -44,3 +47,17 @@ def test_production_refuses_to_default_to_the_sandbox():
     result = manage("check", **env)
     assert result.returncode != 0
     assert "CLEAR_STREET_BASE_URL must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_an_audit_anchor_key_or_place():
+    without_key = manage("check", **{k: v for k, v in PRODUCTION.items() if k != "AUDIT_ANCHOR_KEY"})
+    assert without_key.returncode != 0
+    assert "AUDIT_ANCHOR_KEY or AUDIT_ANCHOR_KEY_FILE must be set when DEBUG is off" in without_key.stderr
+    missing_file = manage(
+        "check", **{**PRODUCTION, "AUDIT_ANCHOR_KEY": "", "AUDIT_ANCHOR_KEY_FILE": "/nonexistent"}
+    )
+    assert missing_file.returncode != 0 and "AUDIT_ANCHOR_KEY_FILE /nonexistent" in missing_file.stderr
+    short = manage("check", **{**PRODUCTION, "AUDIT_ANCHOR_KEY": "too-short"})
+    assert short.returncode != 0 and "at least 32 characters" in short.stderr
+    without_place = manage("check", **{k: v for k, v in PRODUCTION.items() if k != "AUDIT_ANCHOR_DIR"})
+    assert without_place.returncode != 0 and "AUDIT_ANCHOR_DIR must be set" in without_place.stderr

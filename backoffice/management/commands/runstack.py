@@ -41,7 +41,14 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Do not create demo users and data.")
 
     def handle(self, *args, **options) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
+        # As the owner role, exactly as a deployment's migrate step runs; everything else connects as
+        # the application role (README "Database roles").
+        subprocess.run(
+            [sys.executable, str(settings.BASE_DIR / "manage.py"), "migrate", "--noinput", "-v", "0"],
+            env={**os.environ, "DATABASE_URL": settings.DATABASE_OWNER_URL or settings.DATABASE_URL},
+            cwd=settings.BASE_DIR,
+            check=True,
+        )
         self.stdout.write("Database migrated.")
         if settings.DEBUG and not options["no_demo"]:
             call_command("seed_demo")
