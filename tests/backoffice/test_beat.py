@@ -82,7 +82,16 @@ def start_beat(tmp_path: Path, name: str, queue: str) -> tuple[subprocess.Popen,
     }
     process = subprocess.Popen(
         # The command a deployment runs, but for a schedule file of its own (two beats share this host).
-        [sys.executable, "-m", "celery", "-A", "backoffice", "beat", "-s", str(tmp_path / f"{name}-schedule")],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "backoffice",
+            "beat",
+            "-s",
+            str(tmp_path / f"{name}-schedule"),
+        ],
         cwd=BASE_DIR,
         env=env,
         stdout=log.open("w"),
