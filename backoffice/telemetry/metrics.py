@@ -229,19 +229,17 @@ def chain_verification() -> Iterable[Metric]:
         "When the last finished verification of the audit's hash chain ended (0: never).",
     )
     when.add_metric([], last.finished_at.timestamp() if last and last.finished_at else 0)
-    families: list[Metric] = [when]
+    ok = GaugeMetricFamily(
+        f"{PREFIX}_audit_chain_last_verification_ok",
+        "1 if the last finished verification found the chain intact, 0 if broken (absent: never verified).",
+    )
+    rows = GaugeMetricFamily(
+        f"{PREFIX}_audit_chain_last_verification_rows", "Rows the last finished verification checked."
+    )
     if last is not None:
-        ok = GaugeMetricFamily(
-            f"{PREFIX}_audit_chain_last_verification_ok",
-            "1 if the last finished verification found the chain intact, 0 if it found it broken.",
-        )
         ok.add_metric([], 1 if last.ok else 0)
-        rows = GaugeMetricFamily(
-            f"{PREFIX}_audit_chain_last_verification_rows", "Rows the last finished verification checked."
-        )
         rows.add_metric([], last.rows_checked)
-        families += [ok, rows]
-    return families
+    return [when, ok, rows]
 
 
 def jobs_waiting() -> Iterable[Metric]:
