@@ -225,3 +225,17 @@ def test_gunicorn_with_two_workers_logs_json_and_one_scrape_sums_both(tmp_path: 
             continue
     served = {r["request_id"] for r in records if r.get("message") == "request" and r.get("view") == "login"}
     assert {f"gun-{n}" for n in range(pages)} <= served
+
+
+def test_production_logs_json_by_default_and_refuses_an_unknown_format():
+    from tests.backoffice.test_settings import PRODUCTION, manage
+
+    script = "import logging; logging.getLogger('backoffice.check').warning('json by default')"
+    result = manage("shell", "-c", script, **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    [line] = [json.loads(raw) for raw in result.stderr.splitlines() if "json by default" in raw]
+    assert line["message"] == "json by default"
+    assert (line["level"], line["logger"]) == ("warning", "backoffice.check")
+
+    refused = manage("check", **PRODUCTION, LOG_FORMAT="xml")
+    assert refused.returncode != 0 and "LOG_FORMAT must be one of json, console" in refused.stderr
