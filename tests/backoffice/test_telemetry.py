@@ -149,6 +149,8 @@ def test_gunicorn_with_two_workers_logs_json_and_one_scrape_sums_both(tmp_path: 
     port = _free_port()
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
+    stale = metrics_dir / "histogram_99999.db"
+    stale.write_bytes(b"left by a previous run")  # counted (or unreadable) unless the start clears it
     token = uuid.uuid4().hex
     env = {
         **os.environ,
@@ -165,6 +167,8 @@ def test_gunicorn_with_two_workers_logs_json_and_one_scrape_sums_both(tmp_path: 
             sys.executable,
             "-m",
             "gunicorn",
+            "-c",
+            "python:backoffice.telemetry.gunicorn",
             "backoffice.wsgi:application",
             "-w",
             "2",
@@ -197,6 +201,7 @@ def test_gunicorn_with_two_workers_logs_json_and_one_scrape_sums_both(tmp_path: 
 
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(fetch, range(pages))) == {200}
+        assert not stale.exists()
         files = list(metrics_dir.glob("histogram_*.db"))
         assert len(files) == 2, f"both workers served and recorded: {files}"
 
@@ -225,6 +230,8 @@ def test_gunicorn_with_two_workers_logs_json_and_one_scrape_sums_both(tmp_path: 
             continue
     served = {r["request_id"] for r in records if r.get("message") == "request" and r.get("view") == "login"}
     assert {f"gun-{n}" for n in range(pages)} <= served
+    # gunicorn's own lines are JSON too.
+    assert any(r.get("logger") == "gunicorn.error" and "Booting worker" in r["message"] for r in records)
 
 
 def test_production_logs_json_by_default_and_refuses_an_unknown_format():
