@@ -118,10 +118,12 @@ def project_queues() -> list[str]:
     for queue in conf.task_queues or ():
         names.add(queue.name)
     routes = conf.task_routes
-    if isinstance(routes, dict):
-        for route in routes.values():
-            if isinstance(route, dict) and route.get("queue"):
-                names.add(str(route["queue"]))
+    # Routes are a mapping of task name (or glob) to route, or a sequence of such mappings.
+    for mapping in (routes,) if isinstance(routes, dict) else (routes or ()):
+        if isinstance(mapping, dict):
+            for route in mapping.values():
+                if isinstance(route, dict) and route.get("queue"):
+                    names.add(str(route["queue"]))
     return sorted(names)
 
 

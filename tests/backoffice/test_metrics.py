@@ -169,3 +169,23 @@ def test_a_source_that_cannot_be_read_is_reported_down_and_the_rest_still_answer
     assert value(samples, "backoffice_metrics_source_up", source="broker") == 0
     assert value(samples, "backoffice_metrics_source_up", source="positions") == 1
     assert not any(name == "backoffice_celery_queue_length" for name, _ in samples)
+
+
+def test_queue_depth_covers_every_queue_declared_or_routed(client, settings):
+    from kombu import Queue
+
+    settings.METRICS_TOKEN = TOKEN
+    declared, routed = f"declared-{uuid.uuid4().hex[:6]}", f"routed-{uuid.uuid4().hex[:6]}"
+    queues, routes = app.conf.task_queues, app.conf.task_routes
+    app.conf.task_queues = [Queue(declared)]
+    app.conf.task_routes = [{"backoffice.health_check": {"queue": routed}}]
+    try:
+        health_check.apply_async(("routed",), queue=routed)
+        health_check.apply_async(("routed",), queue=routed)
+        samples = scrape(client)
+        assert value(samples, "backoffice_celery_queue_length", queue=declared) == 0
+        assert value(samples, "backoffice_celery_queue_length", queue=routed) == 2
+    finally:
+        app.conf.task_queues, app.conf.task_routes = queues, routes
+        with app.connection_for_write() as conn:
+            conn.default_channel.client.delete(routed)
