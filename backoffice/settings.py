@@ -12,7 +12,6 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from backoffice import embedded
-from backoffice.telemetry import logs as telemetry_logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -453,9 +452,11 @@ if OIDC_ENABLED:
 # --- Telemetry: structured logs, /metrics, one beat (README "Telemetry") ---------------------------
 # Logs: every record to stdout through one structlog formatter, carrying the request id, the user and
 # the Celery task id; JSON unless asked otherwise (console lines by default in development).
+from backoffice.telemetry.logs import logging_config  # noqa: E402  (kept inside its section)
+
 LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("console" if DEBUG else "json")
 try:
-    LOGGING = telemetry_logs.logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+    LOGGING = logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 LOGGING_CONFIG = "backoffice.telemetry.logs.configure"
