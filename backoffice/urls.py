@@ -6,6 +6,7 @@ from django.urls import include, path
 from backoffice import views
 from backoffice.screens.dashboard import dashboard
 from backoffice.screens.position import position_detail
+from backoffice.telemetry.views import metrics_view
 from positions.urls import urlpatterns as position_urls
 
 admin.site.site_header = "Clear Street back-office administration"
@@ -17,6 +18,7 @@ positions_with_detail = [path("<int:pk>/", position_detail, name="detail"), *pos
 urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("clock/", views.market_clock, name="market_clock"),
     # Signing in and out, passwords, single sign-on; user administration (the access app).
     path("", include("access.sign_in_urls")),

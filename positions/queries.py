@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from backoffice import clock, roles
@@ -397,3 +397,33 @@ def close_attention(close: CloseRequest) -> CloseAttention | None:
         f"The close of {what} in {close.account.number} failed: {close.error}",
         "Request the close again if it is still wanted, or acknowledge.",
     )
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    """One followed account's syncs, as monitoring sees them."""
+
+    number: int
+    last_good_at: datetime | None  # when the last successful sync finished
+    last_failed: bool  # the latest finished sync failed
+
+
+def sync_health() -> list[SyncHealth]:
+    """Every active account (those beat syncs), with its last good sync and whether the latest failed."""
+    latest_status = (
+        SyncRun.objects.filter(account=OuterRef("pk"), finished_at__isnull=False)
+        .order_by("-finished_at", "-id")
+        .values("status")[:1]
+    )
+    accounts = (
+        Account.objects.filter(active=True)
+        .annotate(
+            last_good_at=Max("sync_runs__finished_at", filter=Q(sync_runs__status=SyncRun.Status.SUCCEEDED)),
+            latest_status=Subquery(latest_status),
+        )
+        .order_by("number")
+    )
+    return [
+        SyncHealth(a.number, a.last_good_at, a.latest_status == SyncRun.Status.FAILED)  # type: ignore[attr-defined]
+        for a in accounts
+    ]

@@ -45,6 +45,9 @@ ACCESS: dict[str, Rule] = {
     # 503 is the honest answer while a dependency is down; access is what this test pins.
     "healthz": Rule(EVERYONE, anonymous="401", ok_statuses=(200, 503)),
     "market_clock": Rule(EVERYONE, anonymous="401"),
+    # Prometheus's scrape answers its bearer token only, never a session; without METRICS_TOKEN (as
+    # here) it is off for everyone (tests/backoffice/test_metrics.py scrapes it with the token).
+    "metrics": Rule(frozenset(), anonymous="404"),
     # Signed-in people are sent on from the login page; anonymous visitors see it.
     "login": Rule(frozenset(), anonymous="public"),
     "logout": Rule(EVERYONE, method="post", ok_statuses=(302,)),

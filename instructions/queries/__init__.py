@@ -6,7 +6,16 @@ did not reach its goal and waits for a person; ``mirror``: Clear Street's instru
 timelines; ``worksheet``: the expiration worksheet. Nothing here writes or imports the services.
 """
 
-from instructions.queries.attention import AMBER, RED, AttentionItem, attention_items, batch_cutoff
+from instructions.queries.attention import (
+    AMBER,
+    RED,
+    AttentionItem,
+    WaitingBatch,
+    attention_items,
+    batch_cutoff,
+    batches_needing_attention_by_status,
+    waiting_batches,
+)
 from instructions.queries.batches import (
     AwaitingChecker,
     MakerSummary,
@@ -57,6 +66,7 @@ __all__ = [
     "PositionDrift",
     "RowReview",
     "TimelineEvent",
+    "WaitingBatch",
     "Worksheet",
     "WorksheetRow",
     "accounts_with_live_instructions",
@@ -67,6 +77,7 @@ __all__ = [
     "batch",
     "batch_cutoff",
     "batches",
+    "batches_needing_attention_by_status",
     "claimed_contracts",
     "cutoff_refusal",
     "drafts_for_day",
@@ -84,5 +95,6 @@ __all__ = [
     "request_ids_on",
     "review",
     "timeline",
+    "waiting_batches",
     "worksheet",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from backoffice import clock
 from backoffice.roles import AnyUser
@@ -212,3 +212,36 @@ def attention_items(viewer: AnyUser, *, warnings: bool = True) -> list[Attention
     items += [_cancel_item(cancel) for cancel in cancels]
     items += [item for close in closes_needing_attention(viewer) if (item := _close_item(close)) is not None]
     return sorted(items, key=lambda item: (item.severity != RED, item.since or now))
+
+
+@dataclass(frozen=True)
+class WaitingBatch:
+    """A batch not yet sent, for monitoring: awaiting approval, or approved and awaiting its worker."""
+
+    account_number: int
+    status: str
+    cutoff: datetime
+
+
+def waiting_batches() -> list[WaitingBatch]:
+    """Every batch of today or later awaiting approval or sending, with the cutoff it must beat."""
+    waiting = (
+        Batch.objects.filter(
+            status__in=(Batch.Status.PENDING_APPROVAL, Batch.Status.APPROVED),
+            business_date__gte=clock.business_date(),
+        )
+        .select_related("account")
+        .prefetch_related("rows__position")
+    )
+    return [WaitingBatch(b.account.number, b.status, batch_cutoff(b, b.rows.all())) for b in waiting]
+
+
+def batches_needing_attention_by_status() -> dict[str, int]:
+    """Batches that ended short of their goal and nobody acknowledged yet, counted by status."""
+    rows = (
+        Batch.objects.filter(status__in=Batch.NEEDS_ATTENTION, acknowledged_at=None)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+    return {status: n for status, n in rows}
