@@ -71,7 +71,7 @@ def _list_row(e: Any) -> str:
     # f-strings over escaped values: format_html per cell cost more than the rest of the row.
     if e.kind == "decision":
         kind = '<span class="pill info">decision</span>'
-        call = escape(e.action or "")
+        call: str = escape(e.action or "")
         if e.from_state or e.to_state:
             call += f' <span class="muted">{escape(e.from_state or "·")} → {escape(e.to_state or "·")}</span>'
     else:
