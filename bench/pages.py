@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,11 +245,17 @@ def run(args: argparse.Namespace) -> None:
                 for label, path in pages.items()
                 if label.startswith("sign-in") or not only or any(o in label for o in only)
             }
-            for label, path in chosen.items():  # each page once: warm caches, and a wrong page is loud
+            for label, path in chosen.items():
+                # Each page 8 times at once, so that every worker has served it (a worker's first
+                # worksheet imports pandas for the exchange calendar) and a wrong page is loud.
                 signed_in = {} if label.startswith("sign-in") else {"Cookie": cookie}
-                response = httpx.get(f"http://127.0.0.1:{port}{path}", headers=signed_in, timeout=120)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{label}: {path} answered {response.status_code}")
+                url = f"http://127.0.0.1:{port}{path}"
+                with ThreadPoolExecutor(8) as pool:
+                    answers = list(
+                        pool.map(lambda u, h=signed_in: httpx.get(u, headers=h, timeout=300), [url] * 8)
+                    )
+                if any(response.status_code != 200 for response in answers):
+                    raise RuntimeError(f"{label}: {path} answered {[r.status_code for r in answers]}")
             users = [int(u) for u in args.users.split(",")]
             print(
                 f"\nwrk, {args.seconds} s per page and load; "
