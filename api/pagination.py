@@ -183,10 +183,12 @@ class BookCursor:
 
 
 def book_after(positions: QuerySet, filters: BookFilters, cursor: BookCursor) -> QuerySet:
-    """Rows after the cursor in ``positions.queries.book``'s order (primary nulls last, account, id)."""
+    """Rows after the cursor in ``positions.queries.book``'s order (primary nulls last, then account
+    and id in the primary's direction)."""
     column = SORTS.get(filters.sort, "symbol")
-    tie = Q(account__number__gt=cursor.account_id) | Q(
-        account__number=cursor.account_id, id__gt=cursor.row_id
+    after = "lt" if filters.descending else "gt"
+    tie = Q(**{f"account__number__{after}": cursor.account_id}) | Q(
+        **{"account__number": cursor.account_id, f"id__{after}": cursor.row_id}
     )
     if cursor.value is None:  # in the nulls, which come last either way
         return positions.filter(Q(**{f"{column}__isnull": True}) & tie)

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",  # index expressions with an operator class (the book's symbol search)
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",

@@ -122,6 +122,10 @@ def users():
     maker.groups.add(Group.objects.get(name=roles.OPERATIONS))
     checker, _ = User.objects.get_or_create(username="bench_checker")
     checker.groups.add(Group.objects.get(name=roles.SUPERVISORS))
+    from positions.models import Desk
+
+    desk, _ = Desk.objects.get_or_create(name="Bench desk")
+    desk.members.add(maker, checker)
     return User.objects.get(pk=maker.pk), User.objects.get(pk=checker.pk)
 
 
@@ -140,8 +144,8 @@ def pending_batch(maker, account, rows: int):
     from backoffice import clock
     from instructions import exercise
     from instructions import services as instructions
-    from instructions.queries import price_of_underlying, underlying_prices
-    from positions.models import Position
+    from positions.models import Desk, Position
+    from positions.queries import price_book
 
     today = clock.business_date()
     assert today.isoformat() == BUSINESS_DATE, (today, BUSINESS_DATE)
@@ -152,9 +156,10 @@ def pending_batch(maker, account, rows: int):
     )
     assert len(candidates) == rows, f"only {len(candidates)} long options expire on {today}"
     specs, otm = [], 0
-    prices = underlying_prices(candidates)
+    prices = price_book(candidates, today)
     for position in candidates:
-        price = price_of_underlying(prices, position)
+        found = prices.price_for(position)
+        price = found.price if found else None
         out = exercise.is_out_of_the_money(position.put_call, position.strike, price) is not False
         otm += out
         specs.append(
@@ -165,6 +170,8 @@ def pending_batch(maker, account, rows: int):
                 "bench: exercising out of the money on purpose" if out else "",
             )
         )
+    desk, _ = Desk.objects.get_or_create(name="Bench desk")  # the maker and checker work its accounts
+    desk.accounts.add(account)
     batch = instructions.create_batch(maker, account, specs, note="bench/submit.py")
     instructions.submit_for_approval(maker, batch.pk)
     return batch, otm
@@ -180,17 +187,18 @@ def all_sent(batch_id: int) -> tuple[int, int]:
 
 
 CALL = "the submit HTTP call, all told"
-MIRROR = "mirror the answer (instructions, history, rows, commit)"
+MIRROR = "  mirror the answer (record_instructions: instructions, history, rows)"
 
 
 def breakdown(submit: float, seconds: dict[str, float]) -> dict[str, float]:
     """submit_batch's time by part, from the stopwatches (every part measured or a difference)."""
     part = seconds.get
-    call, send, reconcile, finish = (
+    call, send, reconcile, finish, mirror = (
         part("call", 0.0),
         part("send", 0.0),
         part("reconcile", 0.0),
         part("finish", 0.0),
+        part("mirror", 0.0),
     )
     http, audit, parse = part("http", 0.0), part("audit", 0.0), part("parse", 0.0)
     return {
@@ -199,9 +207,10 @@ def breakdown(submit: float, seconds: dict[str, float]) -> dict[str, float]:
         "  its audit row (record_upstream_call)": audit,
         "  parse the answer (PositionInstruction.from_wire)": parse,
         "  the rest of the call (json.dumps, json.loads, envelope)": call - http - audit - parse,
-        MIRROR: send - call,
-        "settle (_finish: statuses, SUBMITTED transition + audit)": finish,
-        "reconcile (a first attempt makes no call)": reconcile,
+        "read the answer (_send less the call)": send - call,
+        "settle (_settle: mirror, statuses, SUBMITTED transition + audit, commit)": finish,
+        MIRROR: mirror,
+        "reconcile (a first attempt lists nothing)": reconcile,
         "the rest (advisory lock, SUBMITTING transition + audit, rows)": submit - send - reconcile - finish,
     }
 
@@ -392,9 +401,12 @@ def run(args: argparse.Namespace) -> None:
             watches.wrap(httpx.Client, "request", "http")
             watches.wrap(client_module, "record_upstream_call", "audit")
             watches.wrap(client_module.ClearStreetClient, "_rows", "parse")
-            watches.wrap(instructions, "_send", "send")
-            watches.wrap(instructions, "_reconcile", "reconcile")
-            watches.wrap(instructions, "_finish", "finish")
+            from instructions.services import submission
+
+            watches.wrap(submission, "_send", "send")
+            watches.wrap(submission, "_listed", "reconcile")
+            watches.wrap(submission, "_settle", "finish")
+            watches.wrap(submission, "record_instructions", "mirror")
 
             ours, alone = [], []
             try:

@@ -113,8 +113,7 @@ def contrary_exercise_deadline(day: date) -> datetime:
     return _at(day, CEA_REGULAR_DEADLINE)
 
 
-def _new_york_time(setting: str, default: str | None) -> time | None:
-    raw = getattr(settings, setting, None) or default
+def _parse_new_york_time(setting: str, raw: object) -> time | None:
     if raw is None:
         return None
     if isinstance(raw, time):
@@ -131,7 +130,14 @@ def _new_york_time(setting: str, default: str | None) -> time | None:
 def firm_cutoff(day: date) -> datetime:
     """The firm's own cutoff on ``day`` for instructions that follow exercise by exception: the
     configured time (``FIRM_INSTRUCTION_CUTOFF``), never later than the CEA deadline."""
-    configured = _new_york_time("FIRM_INSTRUCTION_CUTOFF", DEFAULT_FIRM_CUTOFF)
+    return _firm_cutoff(day, getattr(settings, "FIRM_INSTRUCTION_CUTOFF", None))
+
+
+# Cutoffs are asked for once per row of a worksheet of thousands: kept per day and per value of the
+# setting (a changed setting is read afresh).
+@functools.lru_cache(maxsize=512)
+def _firm_cutoff(day: date, raw: object) -> datetime:
+    configured = _parse_new_york_time("FIRM_INSTRUCTION_CUTOFF", raw or DEFAULT_FIRM_CUTOFF)
     assert configured is not None
     return min(_at(day, configured), contrary_exercise_deadline(day))
 
@@ -139,8 +145,13 @@ def firm_cutoff(day: date) -> datetime:
 def contrary_cutoff(day: date) -> datetime:
     """The cutoff on ``day`` for contrary instructions (against exercise by exception): the CEA
     deadline, or the firm's earlier one for them (``FIRM_CONTRARY_CUTOFF``) where set."""
+    return _contrary_cutoff(day, getattr(settings, "FIRM_CONTRARY_CUTOFF", None))
+
+
+@functools.lru_cache(maxsize=512)
+def _contrary_cutoff(day: date, raw: object) -> datetime:
     deadline = contrary_exercise_deadline(day)
-    configured = _new_york_time("FIRM_CONTRARY_CUTOFF", None)
+    configured = _parse_new_york_time("FIRM_CONTRARY_CUTOFF", raw or None)
     return deadline if configured is None else min(_at(day, configured), deadline)
 
 

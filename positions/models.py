@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any, ClassVar, Self, TypeVar
 
 from django.conf import settings
+from django.contrib.postgres.indexes import OpClass
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Upper
 
 from backoffice import roles
 from backoffice.fields import WireDecimalField
@@ -72,6 +74,12 @@ class Account(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # The time of the snapshot on screen: set only when a sync's snapshot replaced the last one.
     snapshot_as_of = models.DateTimeField(null=True, blank=True)
+    # The book's totals, written in the same transaction as the snapshot they add up, so that a page
+    # of the whole account does not sum 100,000 rows on every request. Null until a sync has run.
+    book_count = models.IntegerField(null=True, blank=True, editable=False)
+    book_market_value = WireDecimalField(null=True, blank=True, editable=False)
+    book_unrealized_pnl = WireDecimalField(null=True, blank=True, editable=False)
+    book_daily_unrealized_pnl = WireDecimalField(null=True, blank=True, editable=False)
 
     objects = AccountQuerySet.as_manager()  # .visible_to(user): the accounts of the user's desks
 
@@ -98,6 +106,21 @@ class PositionType(models.TextChoices):
     SHORT_CALL = "SHORT_CALL", "Short call"
     LONG_PUT = "LONG_PUT", "Long put"
     SHORT_PUT = "SHORT_PUT", "Short put"
+
+
+# The columns the book sorts by (``queries.SORTS``); those that may be empty need a second index.
+# By column, the short name of its indexes (PostgreSQL names are limited in length).
+SORTED = {
+    "symbol": "symbol",
+    "instrument_type": "type",
+    "quantity": "qty",
+    "market_value": "mv",
+    "position_type": "ptype",
+    "unrealized_pnl": "upnl",
+    "daily_unrealized_pnl": "dupnl",
+    "expiration_date": "expiry",
+}
+SORTED_NULLABLE = ("unrealized_pnl", "daily_unrealized_pnl", "expiration_date")
 
 
 class Position(models.Model):
@@ -156,12 +179,31 @@ class Position(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "instrument_id"], name="position_unique_per_account"),
         ]
-        # Each index is paid for on every row a sync writes, so only those the pages' queries use:
-        # the book's default order and the expiry filters. The symbol-or-underlying search ORs a
-        # case-insensitive prefix, which no plain index serves, so the underlying has none.
+        # Each index is paid for on every row a sync writes, so only those the pages' queries use: the
+        # expiry filters, the symbol-or-underlying search (a prefix of the upper-cased symbol, OR an
+        # underlying root: one index for each side of the OR) and, for each of the book's sorts
+        # within an account, the order it asks for (see ``queries.book_order``): ``(account, column,
+        # id)`` scanned forwards for ascending and backwards for descending, plus ``nulls first`` for
+        # a nullable column's descending order, where the nulls still come last.
         indexes = [
-            models.Index(fields=["account", "symbol"]),
             models.Index(fields=["expiration_date", "account"]),
+            models.Index(
+                F("account"), OpClass(Upper("symbol"), name="text_pattern_ops"), name="position_symbol_prefix"
+            ),
+            models.Index(fields=["account", "underlying_root"], name="position_underlying"),
+            *(
+                models.Index(fields=["account", column, "id"], name=f"position_by_{short}")
+                for column, short in SORTED.items()
+            ),
+            *(
+                models.Index(
+                    F("account"),
+                    F(column).asc(nulls_first=True),
+                    F("id"),
+                    name=f"position_by_{SORTED[column]}_nf",
+                )
+                for column in SORTED_NULLABLE
+            ),
         ]
 
     def __str__(self) -> str:

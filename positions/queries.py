@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, Max, Min, OrderBy, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from backoffice import clock, roles
@@ -68,10 +68,27 @@ def next_expiration(viewer: AnyUser, account_ids: tuple[int, ...] = ()) -> date 
     return options.aggregate(first=Min("expiration_date"))["first"]
 
 
+def book_order(sort: str, descending: bool) -> tuple[OrderBy, str, str]:
+    """The book's order: the sort column with nulls (stocks have no expiry) last either way, then the
+    account and the row id in the same direction, so the pages are stable and, within an account,
+    an index (``Position.Meta.indexes``) reads them in order, backwards for descending."""
+    name = SORTS.get(sort, "symbol")
+    column = F(name)
+    nullable = Position._meta.get_field(name).null
+    if descending:
+        # Without nulls to place, plain DESC, which a backward scan of (account, column, id) gives.
+        primary = column.desc(nulls_last=True) if nullable else column.desc()
+        return primary, "-account__number", "-id"
+    return column.asc(), "account__number", "id"  # PostgreSQL puts nulls last in ascending order
+
+
 def book(filters: BookFilters, viewer: AnyUser) -> QuerySet[Position]:
     positions = Position.objects.visible_to(viewer).select_related("account")
     if filters.account_ids:
-        positions = positions.filter(account__number__in=filters.account_ids)
+        # By key as well as by number: an account key equal to a constant is what lets the
+        # planner read one account's rows in order from an index.
+        keys = Account.objects.filter(number__in=filters.account_ids).values_list("pk", flat=True)
+        positions = positions.filter(account__number__in=filters.account_ids, account_id__in=list(keys))
     if filters.instrument_type:
         positions = positions.filter(instrument_type=filters.instrument_type)
     if filters.position_type:
@@ -85,10 +102,7 @@ def book(filters: BookFilters, viewer: AnyUser) -> QuerySet[Position]:
     if filters.next_expiration:
         first = next_expiration(viewer, filters.account_ids)
         positions = positions.filter(expiration_date=first) if first else positions.none()
-    column = F(SORTS.get(filters.sort, "symbol"))
-    # Nulls (stocks have no expiry) last either way; the id keeps pages stable.
-    primary = column.desc(nulls_last=True) if filters.descending else column.asc(nulls_last=True)
-    return positions.order_by(primary, "account__number", "id")
+    return positions.order_by(*book_order(filters.sort, filters.descending))
 
 
 @dataclass(frozen=True)
@@ -99,16 +113,41 @@ class BookTotals:
     daily_unrealized_pnl: Decimal
 
 
-def totals(positions: QuerySet[Position]) -> BookTotals:
-    row = positions.order_by().aggregate(
-        count=Count("id"),
-        market_value=Sum("market_value"),
-        unrealized_pnl=Sum("unrealized_pnl"),
-        daily_unrealized_pnl=Sum("daily_unrealized_pnl"),
+def totals(positions: QuerySet[Position], filters: BookFilters, viewer: AnyUser) -> BookTotals:
+    """The totals of every row the filters match. Whole accounts (no filter but the account) add up
+    the totals each sync stored with its snapshot; anything narrower sums its rows."""
+    whole_accounts = filters == BookFilters(
+        account_ids=filters.account_ids, sort=filters.sort, descending=filters.descending
     )
+    if whole_accounts:
+        accounts = Account.objects.visible_to(viewer)
+        if filters.account_ids:
+            accounts = accounts.filter(number__in=filters.account_ids)
+        stored = accounts.aggregate(
+            unsynced=Count("id", filter=Q(book_count__isnull=True)),
+            count=Sum("book_count"),
+            market_value=Sum("book_market_value"),
+            unrealized_pnl=Sum("book_unrealized_pnl"),
+            daily_unrealized_pnl=Sum("book_daily_unrealized_pnl"),
+        )
+        if not stored.pop("unsynced"):
+            return _book_totals(stored)
+    return _book_totals(positions.order_by().aggregate(**TOTALS))
+
+
+# The sums the book shows, over any set of positions; a sync stores them per account.
+TOTALS = {
+    "count": Count("id"),
+    "market_value": Sum("market_value"),
+    "unrealized_pnl": Sum("unrealized_pnl"),
+    "daily_unrealized_pnl": Sum("daily_unrealized_pnl"),
+}
+
+
+def _book_totals(row: dict[str, Any]) -> BookTotals:
     zero = Decimal(0)
     return BookTotals(
-        count=row["count"],
+        count=row["count"] or 0,
         market_value=row["market_value"] or zero,
         unrealized_pnl=row["unrealized_pnl"] or zero,
         daily_unrealized_pnl=row["daily_unrealized_pnl"] or zero,

@@ -54,7 +54,7 @@ def book_list(request: HttpRequest) -> HttpResponse:
         form.is_valid()  # invalid fields are reported on the form and left out of the filter
     filters = form.filters()
     positions = queries.book(filters, request.user)
-    totals = queries.totals(positions)
+    totals = queries.totals(positions, filters, request.user)
     page = CountedPaginator(positions, form.rows_per_page, count=totals.count).get_page(
         request.GET.get("page")
     )

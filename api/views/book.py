@@ -73,7 +73,7 @@ class PositionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         filters = query.filters()
         positions = book_queries.book(filters, request.user)
         page, next_url = pagination.book_page(request, positions, filters)
-        totals = book_queries.totals(positions)
+        totals = book_queries.totals(positions, filters, request.user)
         return pagination.paginated(
             s.PositionSerializer(page, many=True).data,
             next_url,

@@ -25,7 +25,7 @@ from instructions.models import (
 )
 from instructions.queries.attention import AttentionItem, attention_items
 from instructions.queries.economics import Assessment, assess, possible_types
-from positions.models import Position
+from positions.models import Account, Position
 from positions.queries import UnderlyingPrice, next_expiration, price_book
 
 
@@ -146,16 +146,38 @@ class Worksheet:
         return not self.closed_reason
 
 
+UNSHOWN_COLUMNS = (
+    "wire_digest",
+    "first_seen_at",
+    "updated_at",
+    "last_sync",
+    "avg_price",
+    "cost_basis",
+    "closing_price_date",
+    "daily_realized_pnl",
+    "daily_unrealized_pnl",
+    "daily_unrealized_pnl_pct",
+    "unrealized_pnl",
+    "unrealized_pnl_pct",
+)
+
+
 def _expiring(day: date, account_ids: tuple[int, ...], viewer: AnyUser) -> list[Position]:
     positions = (
         Position.objects.visible_to(viewer)
         .filter(instrument_type="OPTION", expiration_date=day)
-        .select_related("account")
+        # Thousands of rows: none of the columns the sheet never shows, and each account read once
+        # rather than joined into every row.
+        .defer(*UNSHOWN_COLUMNS)
         .order_by("underlying_root", "account__number", "put_call", "strike", "id")
     )
     if account_ids:
         positions = positions.filter(account__number__in=account_ids)
-    return list(positions)
+    rows = list(positions)
+    accounts = Account.objects.in_bulk({row.account_id for row in rows})
+    for row in rows:
+        row.account = accounts[row.account_id]
+    return rows
 
 
 def worksheet(
@@ -172,16 +194,18 @@ def worksheet(
     day = day or next_expiration(viewer, account_ids)
     expiring = _expiring(day, account_ids, viewer) if day else []
     prices = price_book(expiring, day, viewer) if day else None
+    accounts = {p.account_id for p in expiring}
+    keys = {p.instrument_id for p in expiring}
     attention = [
         item
         for item in attention_items(viewer)
-        if item.account_pk in {p.account_id for p in expiring}
-        and (not item.instrument_ids or item.instrument_ids & {p.instrument_id for p in expiring})
+        if item.account_pk in accounts and (not item.instrument_ids or item.instrument_ids & keys)
     ]
-    keys = {p.instrument_id for p in expiring}
     in_flight: dict[tuple[int, str], list[Instruction]] = defaultdict(list)
-    for instruction in Instruction.objects.filter(instrument_id__in=keys, status__in=CLAIMING_STATUSES):
-        in_flight[(instruction.account_id, instruction.instrument_id)].append(instruction)
+    # By account, not by a list of thousands of contracts: the instructions still claiming are few.
+    for instruction in Instruction.objects.filter(account_id__in=accounts, status__in=CLAIMING_STATUSES):
+        if instruction.instrument_id in keys:
+            in_flight[(instruction.account_id, instruction.instrument_id)].append(instruction)
     groups: dict[str, Group] = {}
     counts: dict[str, int] = defaultdict(int)
     rows: list[WorksheetRow] = []

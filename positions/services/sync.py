@@ -20,7 +20,8 @@ from backoffice.clearstreet.errors import ClearStreetError
 from backoffice.clearstreet.types import PositionsPage
 from backoffice.prefetch import prefetched
 from backoffice.roles import AnyUser
-from positions.models import Account, SyncRun
+from positions.models import Account, Position, SyncRun
+from positions.queries import TOTALS
 from positions.services.desks import require_account_on_desks
 from positions.services.mirror import MirrorWriter, split_unfit
 
@@ -159,7 +160,15 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
                             )
                 removed = mirror.remove_missing(keep)
                 finished = timezone.now()
-                Account.objects.filter(pk=account.pk).update(snapshot_as_of=finished)
+                # The totals of the snapshot, stored with it (the book of a whole account reads them).
+                book = Position.objects.filter(account=account).aggregate(**TOTALS)
+                Account.objects.filter(pk=account.pk).update(
+                    snapshot_as_of=finished,
+                    book_count=book["count"],
+                    book_market_value=book["market_value"] or 0,
+                    book_unrealized_pnl=book["unrealized_pnl"] or 0,
+                    book_daily_unrealized_pnl=book["daily_unrealized_pnl"] or 0,
+                )
                 SyncRun.objects.filter(pk=run.pk).update(
                     status=SyncRun.Status.SUCCEEDED,
                     finished_at=finished,

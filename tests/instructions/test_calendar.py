@@ -227,3 +227,12 @@ def test_contrary_instructions_have_their_own_cutoff(settings):
     assert governing_cutoff(day, contrary=True) == ny(2026, 11, 20, 17, 30)
     assert governing_cutoff(day, contrary=False) == ny(2026, 11, 20, 16, 30)
     assert governing_cutoff(day, contrary=None) == ny(2026, 11, 20, 16, 30)
+
+
+def test_cutoffs_kept_per_day_follow_a_changed_setting(settings):
+    """Cutoffs are remembered per day for large worksheets, but a changed setting is read afresh."""
+    day = date(2026, 4, 24)
+    settings.FIRM_INSTRUCTION_CUTOFF, settings.FIRM_CONTRARY_CUTOFF = "16:30", ""
+    assert (calendar.firm_cutoff(day).hour, calendar.contrary_cutoff(day).hour) == (16, 17)
+    settings.FIRM_INSTRUCTION_CUTOFF, settings.FIRM_CONTRARY_CUTOFF = "15:00", "17:00"
+    assert (calendar.firm_cutoff(day).hour, calendar.contrary_cutoff(day).time()) == (15, time(17, 0))

@@ -60,6 +60,38 @@ def test_resync_counts_changes_and_removals(upstream):
     assert (unchanged.rows_added, unchanged.rows_changed, unchanged.rows_removed) == (0, 0, 0)
 
 
+def test_the_whole_books_totals_stored_by_a_sync_equal_its_rows(upstream):
+    """The book of a whole account reads the totals its last sync stored: after an add, a shrink and
+    a change upstream they still equal the sums of the rows, and a filtered book sums its own rows."""
+    from django.contrib.auth.models import User
+    from django.db.models import Count, Sum
+
+    from positions import queries
+
+    viewer = User.objects.create_superuser("totals-viewer")
+    account, _ = services.register_account(BIG)
+    for count in (2_000, 1_500, 1_700):
+        upstream.generate(BIG, count)
+        sync(account)
+        rows = Position.objects.filter(account=account).aggregate(
+            count=Count("id"),
+            market_value=Sum("market_value"),
+            unrealized_pnl=Sum("unrealized_pnl"),
+            daily_unrealized_pnl=Sum("daily_unrealized_pnl"),
+        )
+        whole = queries.BookFilters(account_ids=(BIG,))
+        shown = queries.totals(queries.book(whole, viewer), whole, viewer)
+        assert (shown.count, shown.market_value, shown.unrealized_pnl, shown.daily_unrealized_pnl) == (
+            count,
+            rows["market_value"],
+            rows["unrealized_pnl"],
+            rows["daily_unrealized_pnl"],
+        )
+        options = queries.BookFilters(account_ids=(BIG,), instrument_type="OPTION")
+        narrowed = queries.totals(queries.book(options, viewer), options, viewer)
+        assert narrowed.count == Position.objects.filter(account=account, instrument_type="OPTION").count()
+
+
 def test_closing_shows_in_available_quantity_after_the_next_sync(upstream):
     account, _ = services.register_account(122503)
     sync(account)
