@@ -11,8 +11,6 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from backoffice import embedded
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -103,10 +101,28 @@ TEMPLATES = [
     },
 ]
 
-# --- Data services -------------------------------------------------------------------------------
-# Unset URLs mean "start our own under ./var/" (PostgreSQL, never SQLite: the audit relies on
-# PostgreSQL triggers and the workflows on row locks).
-DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.postgres_url()
+# --- Data services: required in production, embedded in development (deployment, issue 15) ------
+# With DEBUG on, an unset URL means "start our own under ./var/" (PostgreSQL, never SQLite: the audit
+# relies on PostgreSQL triggers and the workflows on row locks). With DEBUG off it is an error at start:
+# an empty embedded database would look like a working one. The embedded servers' packages are
+# development dependencies, imported only here and only in DEBUG.
+
+
+def service_url(name: str, start_embedded: str) -> str:
+    url = os.environ.get(name, "")
+    if url:
+        return url
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off (the embedded server is for development only)."
+        )
+    from backoffice import embedded
+
+    return str(getattr(embedded, start_embedded)())
+
+
+DATABASE_URL = service_url("DATABASE_URL", "postgres_url")
+# --- end of the data services' deployment section ---
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
@@ -115,7 +131,7 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "te
 # transaction that caused them rolls back (see backoffice/audit).
 DATABASES["audit"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 
-REDIS_URL = os.environ.get("REDIS_URL") or embedded.redis_url()
+REDIS_URL = service_url("REDIS_URL", "redis_url")
 
 
 def kombu_url(redis_url: str) -> str:
@@ -177,8 +193,8 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     if env_bool("BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# /healthz is probed over plain HTTP from inside the host or cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The health endpoints are probed over plain HTTP from inside the host or cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^readyz$"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
