@@ -12,9 +12,9 @@ import re
 import sys
 import tomllib
 from collections.abc import Mapping
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFINITION = Path(__file__).with_name("processes.toml")
 _PLACEHOLDER = re.compile(r"\{([A-Z_][A-Z0-9_]*)\}")
