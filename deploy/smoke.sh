@@ -31,13 +31,19 @@ COMPOSE=(.venv/bin/podman-compose -p backoffice-smoke --profile rehearsal)
 export BASE_IMAGE=localhost/backoffice-base:bookworm IMAGE_TAG=smoke
 deploy/base-image.sh "$BASE_IMAGE"
 say "base image ready"
+builds=$(mktemp -d /var/tmp/backoffice-builds.XXXXXX)
 for target in app proxy db redis; do
   case $target in
     db) tag=localhost/backoffice-db:18.6 ;;
     redis) tag=localhost/backoffice-redis:6.2.14 ;;
     *) tag=localhost/backoffice-$target:$IMAGE_TAG ;;
   esac
-  podman build --quiet --network host --build-arg BASE_IMAGE="$BASE_IMAGE" --target "$target" -t "$tag" . >/dev/null
+  # The host's certificate store, for a network whose TLS is inspected (used while building only).
+  podman build --quiet --network host --logfile "$builds/$target.log" \
+    --volume /etc/ssl/certs/ca-certificates.crt:/run/host-ca-certificates.crt:ro \
+    --build-arg CA_BUNDLE=/run/host-ca-certificates.crt \
+    --build-arg BASE_IMAGE="$BASE_IMAGE" --target "$target" -t "$tag" . >/dev/null \
+    || { tail -40 "$builds/$target.log" >&2; exit 1; }
   say "built $tag"
 done
 
@@ -81,24 +87,55 @@ teardown() {
 trap teardown EXIT
 
 # --- up ------------------------------------------------------------------------------------------
-"${COMPOSE[@]}" up -d >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
-say "stack started on https://localhost:$port/"
+# The order docker-compose.yml's depends_on conditions state, taken step by step: Debian 12's podman
+# (4.3, no systemd here) cannot wait for "healthy" itself, so each healthcheck is run on demand.
+container() {
+  podman ps -a -q --filter label=com.docker.compose.project=backoffice-smoke \
+    --filter "label=com.docker.compose.service=$1" | head -1
+}
+wait_healthy() {
+  local id deadline=$(( $(date +%s) + 180 ))
+  id=$(container "$1")
+  until podman healthcheck run "$id" >/dev/null 2>&1; do
+    if [ "$(date +%s)" -gt "$deadline" ]; then
+      podman logs --tail 40 "$id" >&2 || true
+      echo "smoke: $1 never became healthy" >&2; exit 1
+    fi
+    sleep 2
+  done
+  say "$1 healthy"
+}
+up() { "${COMPOSE[@]}" up -d --no-deps "$@" >>"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }; }
+
+up db redis sandbox
+wait_healthy db
+wait_healthy redis
+up migrate
+status=$(podman wait "$(container migrate)")
+if [ "$status" != 0 ]; then podman logs "$(container migrate)" >&2; echo "smoke: migrate exited $status" >&2; exit 1; fi
+say "migrated (as the owner role)"
+up web worker beat
+wait_healthy web
+up proxy
+wait_healthy proxy
+wait_healthy worker
+say "stack up on https://localhost:$port/"
 
 url=https://localhost:$port
-deadline=$(( $(date +%s) + 180 ))
+deadline=$(( $(date +%s) + 120 ))
 until curl -ksf -o /dev/null "$url/readyz"; do
   if [ "$(date +%s)" -gt "$deadline" ]; then
-    "${COMPOSE[@]}" ps; "${COMPOSE[@]}" logs --tail 40 migrate web proxy || true
+    "${COMPOSE[@]}" ps; "${COMPOSE[@]}" logs --tail 40 web proxy || true
     echo "smoke: /readyz never answered 200 through the proxy" >&2; exit 1
   fi
   sleep 2
 done
 say "ready through the proxy: $(curl -ks "$url/readyz")"
+# Beat is the one process without a healthcheck: it must still be running.
+[ "$(podman inspect -f '{{.State.Running}}' "$(container beat)")" = true ] || { echo "smoke: beat died" >&2; exit 1; }
 
 # --- the first administrator, then a sign-in over HTTPS ---------------------------------------------
-web=$(podman ps -q --filter label=com.docker.compose.project=backoffice-smoke \
-  --filter label=com.docker.compose.service=web | head -1)
-printf '%s\n' "$admin" | podman exec -i "$web" \
+printf '%s\n' "$admin" | podman exec -i "$(container web)" \
   python manage.py bootstrap_admin --username first_admin --email admin@firm.example
 jar=$work/cookies
 login=$(curl -ksS -c "$jar" "$url/login/")

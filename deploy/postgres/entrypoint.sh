@@ -14,11 +14,14 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -f "$pwfile"
   # Other containers reach it over the compose network, always with a password.
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -k /run/postgresql" -w start >/dev/null
+  # A socket of its own while initialising, so the healthcheck (on /run/postgresql) stays red until
+  # the real server is up and nothing connects half-way.
+  init_socket=$(mktemp -d)
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -k $init_socket" -w start >/dev/null
   for script in /docker-entrypoint-initdb.d/*.sh; do
     [ -e "$script" ] || continue
     echo "initdb: running $script"
-    PGHOST=/run/postgresql bash "$script"
+    PGHOST=$init_socket bash "$script"
   done
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi
