@@ -145,13 +145,14 @@ answer=$(curl -ksS -b "$jar" -c "$jar" -o /dev/null -w '%{http_code} %{redirect_
   --data-urlencode "csrfmiddlewaretoken=$token" --data-urlencode "username=first_admin" \
   --data-urlencode "password=$admin" "$url/login/")
 say "sign-in answered: $answer"
-# An administrator must enrol a second factor first: the sign-in lands on the enrolment page.
-case "$answer" in
-  "302 $url/access/mfa/"*) ;;
-  *) echo "smoke: sign-in through the proxy failed ($answer)" >&2; exit 1 ;;
+[ "$answer" = "302 $url/" ] || { echo "smoke: sign-in through the proxy failed ($answer)" >&2; exit 1; }
+# An administrator must enrol a second factor first: the signed-in session is led to enrolment.
+enrol=$(curl -ksSL -b "$jar" -c "$jar" -w '\n%{url_effective}' "$url/")
+case "$(tail -1 <<<"$enrol")" in
+  "$url/access/mfa/"*) ;;
+  *) echo "smoke: the signed-in session was not led to enrolment ($(tail -1 <<<"$enrol"))" >&2; exit 1 ;;
 esac
-enrol=$(curl -ksS -b "$jar" "$url/access/mfa/")
-grep -q 'totp-secret' <<<"$enrol" || { echo "smoke: the signed-in session did not reach enrolment" >&2; exit 1; }
+grep -q 'totp-secret' <<<"$enrol" || { echo "smoke: the enrolment page did not show a key" >&2; exit 1; }
 hsts=$(curl -ksSI "$url/login/" | grep -i '^strict-transport-security' || true)
 [ -n "$hsts" ] || { echo "smoke: no HSTS header through the proxy" >&2; exit 1; }
 say "signed in as first_admin over HTTPS; $(tr -d '\r' <<<"$hsts")"
