@@ -5,6 +5,7 @@
 #
 #   deploy/smoke.sh            (as root, on Debian; installs podman, runc, debootstrap if absent)
 #   KEEP=1 deploy/smoke.sh     leaves the stack running for a look around
+#   COLD=1 deploy/smoke.sh     rebuilds the base image and every layer (no cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -29,6 +30,12 @@ COMPOSE=(.venv/bin/podman-compose -p backoffice-smoke --profile rehearsal)
 
 # --- images ----------------------------------------------------------------------------------------
 export BASE_IMAGE=localhost/backoffice-base:bookworm IMAGE_TAG=smoke
+cache=()
+if [ "${COLD:-0}" = 1 ]; then
+  podman rmi -f "$BASE_IMAGE" >/dev/null 2>&1 || true
+  rm -f "/var/tmp/backoffice-base-bookworm.tar"
+  cache=(--no-cache)
+fi
 deploy/base-image.sh "$BASE_IMAGE"
 say "base image ready"
 builds=$(mktemp -d /var/tmp/backoffice-builds.XXXXXX)
@@ -39,7 +46,7 @@ for target in app proxy db redis; do
     *) tag=localhost/backoffice-$target:$IMAGE_TAG ;;
   esac
   # The host's certificate store, for a network whose TLS is inspected (used while building only).
-  podman build --quiet --network host --logfile "$builds/$target.log" \
+  podman build "${cache[@]}" --quiet --network host --logfile "$builds/$target.log" \
     --volume /etc/ssl/certs/ca-certificates.crt:/run/host-ca-certificates.crt:ro \
     --build-arg CA_BUNDLE=/run/host-ca-certificates.crt \
     --build-arg BASE_IMAGE="$BASE_IMAGE" --target "$target" -t "$tag" . >/dev/null \
