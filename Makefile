@@ -49,7 +49,8 @@ check-deploy: install
 	DEBUG=0 SECRET_KEY=check-deploy-$$(date +%s)-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH \
 	ALLOWED_HOSTS=backoffice.example.com CLEAR_STREET_BASE_URL=https://api.clearstreet.com \
 	CLEAR_STREET_API_KEY=unused AUDIT_ANCHOR_KEY=check-deploy-anchor-key-0123456789abcdef \
-	AUDIT_ANCHOR_DIR=var/check-deploy-anchors $(PY) manage.py check --deploy --fail-level WARNING
+	AUDIT_ANCHOR_DIR=var/check-deploy-anchors DATABASE_URL=postgresql://unused@db.invalid/unused \
+	REDIS_URL=redis://redis.invalid:6379/0 $(PY) manage.py check --deploy --fail-level WARNING
 
 # The REST API's OpenAPI document, generated from the code; tests/api/test_schema.py fails when the
 # committed copy is out of date.

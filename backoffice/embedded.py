@@ -87,6 +87,11 @@ def postgres_url(role: str | None = None) -> str:
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
+def owner_url() -> str:
+    """The owner role's URL on the embedded server (migrations and test databases run as it)."""
+    return postgres_url(OWNER_ROLE)
+
+
 def _ensure_roles(server, app_role: str) -> None:
     """Create the owner and the application role, and hand the owner the database and whatever a
     checkout migrated before there were two roles."""
@@ -247,7 +252,7 @@ def main(argv: list[str]) -> int:
         print(redis_url())
         return 0
     if command == "owner-url":  # `make migrate`: migrations run as the owner
-        print(postgres_url(OWNER_ROLE))
+        print(owner_url())
         return 0
     print("usage: python -m backoffice.embedded [status|start|stop|owner-url]", file=sys.stderr)
     return 2

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
-
-from backoffice import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -104,19 +103,46 @@ TEMPLATES = [
     },
 ]
 
-# --- Data services -------------------------------------------------------------------------------
-# Unset URLs mean "start our own under ./var/" (PostgreSQL, never SQLite: the audit relies on
-# PostgreSQL triggers and the workflows on row locks).
+# --- Data services: required in production, embedded in development -----------------------------
+# With DEBUG on, an unset URL means "start our own under ./var/" (PostgreSQL, never SQLite: the audit
+# relies on PostgreSQL triggers and the workflows on row locks). With DEBUG off it is an error at start:
+# an empty embedded database would look like a working one. The embedded servers' packages are
+# development dependencies, imported only here and only in DEBUG.
+
+
+def service_url(name: str, start_embedded: Callable[[], str]) -> str:
+    url = os.environ.get(name, "")
+    if url:
+        return url
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off (the embedded server is for development only)."
+        )
+    return start_embedded()
+
+
+def embedded(server: str, *args: str) -> Callable[[], str]:
+    """Starts (or finds) one of the embedded servers and answers its URL; imported only when called."""
+
+    def start() -> str:
+        from backoffice import embedded as servers
+
+        return str(getattr(servers, server)(*args))
+
+    return start
+
+
 # Two roles (README "Database roles"): every process connects as the application role, which owns
 # nothing and may only INSERT and SELECT on the audit; `migrate` runs with DATABASE_URL set to the
 # owner's URL and grants the application role (named here) what it may do (backoffice.dbroles).
-DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE") or embedded.DEFAULT_APP_ROLE
-DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.postgres_url(DATABASE_APP_ROLE)
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE") or "backoffice_app"
+DATABASE_URL = service_url("DATABASE_URL", embedded("postgres_url", DATABASE_APP_ROLE))
 # The owner's URL, only for tools that need both roles in one run: `make run` and `make migrate`
 # migrate as it, the test run creates its database as it. Never give it to web, workers or beat.
 DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL") or (
-    "" if os.environ.get("DATABASE_URL") else embedded.postgres_url(embedded.OWNER_ROLE)
+    "" if os.environ.get("DATABASE_URL") or not DEBUG else embedded("owner_url")()
 )
+# --- end of the data services' deployment section ---
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
@@ -125,7 +151,7 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "te
 # transaction that caused them rolls back (see backoffice/audit).
 DATABASES["audit"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 
-REDIS_URL = os.environ.get("REDIS_URL") or embedded.redis_url()
+REDIS_URL = service_url("REDIS_URL", embedded("redis_url"))
 
 
 def kombu_url(redis_url: str) -> str:
@@ -187,8 +213,8 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     if env_bool("BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# /healthz is probed over plain HTTP from inside the host or cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The health endpoints are probed over plain HTTP from inside the host or cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^readyz$"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

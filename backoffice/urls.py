@@ -19,6 +19,8 @@ urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
+    path("livez", views.livez, name="livez"),
+    path("readyz", views.readyz, name="readyz"),
     path("clock/", views.market_clock, name="market_clock"),
     # Signing in and out, passwords, single sign-on; user administration (the access app).
     path("", include("access.sign_in_urls")),

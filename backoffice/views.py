@@ -37,6 +37,26 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if healthy else 503)
 
 
+@login_not_required
+@never_cache
+@require_GET
+def livez(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers requests. No database, broker or upstream call, no secret shown."""
+    return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: database, broker and Clear Street answer. Names and verdicts only; the details (versions,
+    errors) are for /healthz, which needs a session or the monitoring token."""
+    checks = run_checks()
+    ready = all(check.ok for check in checks)
+    body = {"status": "ok" if ready else "unavailable", "checks": {c.name: c.ok for c in checks}}
+    return JsonResponse(body, status=200 if ready else 503)
+
+
 @json_endpoint
 @never_cache
 @require_GET

@@ -1,7 +1,8 @@
 """Loaded with ``-p`` before Django is configured: the test run's environment defaults.
 
 Tests use the development profile of the settings (static files served from the source tree,
-no TLS redirect). The production profile is exercised by ``tests/test_deploy_check.py``.
+no TLS redirect). The production profile is exercised by ``tests/backoffice/test_settings.py`` and,
+running the deployment's own processes, by ``tests/production``.
 """
 
 import os

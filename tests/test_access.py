@@ -48,6 +48,9 @@ ACCESS: dict[str, Rule] = {
     # Prometheus's scrape answers its bearer token only, never a session; without METRICS_TOKEN (as
     # here) it is off for everyone (tests/backoffice/test_metrics.py scrapes it with the token).
     "metrics": Rule(frozenset(), anonymous="404"),
+    # Probes for the container runtime and the load balancer: no session, no details.
+    "livez": Rule(EVERYONE, anonymous="public"),
+    "readyz": Rule(EVERYONE, anonymous="public", ok_statuses=(200, 503)),
     # Signed-in people are sent on from the login page; anonymous visitors see it.
     "login": Rule(frozenset(), anonymous="public"),
     "logout": Rule(EVERYONE, method="post", ok_statuses=(302,)),
@@ -350,7 +353,7 @@ def test_project_urls_by_role(client, users, role):
             elif rule.anonymous == "404":
                 ok = status == 404
             else:
-                ok = status == 200
+                ok = status in rule.ok_statuses
         elif name == "login":
             ok = status == 302
         elif rule.anonymous == "404":

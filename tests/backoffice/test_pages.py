@@ -96,6 +96,42 @@ def test_healthz_accepts_the_monitoring_token_and_nothing_else(client, settings)
     assert response.status_code in (200, 503) and "checks" in response.json()
 
 
+def test_liveness_answers_without_a_session_even_when_every_dependency_is_down(client, settings, monkeypatch):
+    from backoffice import views
+
+    def must_not_run() -> None:
+        raise AssertionError("liveness must not call the database, broker or upstream")
+
+    monkeypatch.setattr(views, "run_checks", must_not_run)
+    settings.CLEAR_STREET_BASE_URL = "http://127.0.0.1:9"
+    response = client.get(reverse("livez"))
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_readiness_names_each_dependency_and_fails_while_clear_street_is_down(client, settings):
+    settings.CLEAR_STREET_BASE_URL = "http://127.0.0.1:9"  # discard port: nothing listens
+    response = client.get(reverse("readyz"))
+    assert response.status_code == 503
+    # Verdicts only: the versions and error texts stay behind /healthz's authentication.
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": True, "broker": True, "upstream": False},
+    }
+
+
+def test_readiness_is_green_when_database_broker_and_clear_street_answer(client, settings):
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        settings.CLEAR_STREET_BASE_URL = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        response = client.get(reverse("readyz"))
+    finally:
+        listener.close()
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
 def test_every_response_carries_a_content_security_policy(client, users):
     for response in (client.get(reverse("login")), client.get("/no-such-page/")):
         csp = response["Content-Security-Policy"]
