@@ -28,7 +28,11 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def run(argv: list[str], **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", *REQUIRED_IN_PRODUCTION, "AUDIT_ANCHOR_KEY", "AUDIT_ANCHOR_DIR"}}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", *REQUIRED_IN_PRODUCTION, "AUDIT_ANCHOR_KEY", "AUDIT_ANCHOR_DIR"}
+    }
     return subprocess.run(
         argv,
         cwd=BASE_DIR,

@@ -318,7 +318,8 @@ def test_liveness_and_readiness_through_the_proxy(stack: Stack):
         scrape = client.get(f"{stack.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
         assert scrape.status_code == 200
         served = re.search(
-            r'^backoffice_http_request_duration_seconds_count\{[^}]*view="livez"[^}]*status="200"[^}]*\} (\S+)$',
+            r"^backoffice_http_request_duration_seconds_count"
+            r'\{[^}]*view="livez"[^}]*status="200"[^}]*\} (\S+)$',
             scrape.text,
             re.M,
         )
