@@ -31,6 +31,7 @@ COPY . .
 RUN DEBUG=0 SECRET_KEY=build-only-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz \
     DATABASE_URL=postgresql://build.invalid/unused REDIS_URL=redis://build.invalid:6379/0 \
     CLEAR_STREET_BASE_URL=https://build.invalid STATIC_ROOT=/app/staticfiles \
+    AUDIT_ANCHOR_KEY=build-only-not-the-anchor-key-0123456789 AUDIT_ANCHOR_DIR=/nonexistent \
     /opt/venv/bin/python -m deploy run collectstatic
 
 # --- app -------------------------------------------------------------------------------------------
@@ -39,8 +40,9 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin backo
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=root:root /app /app
 # The only writable places: beat's schedule and the sandbox's state (STATE_DIR), and a directory for
-# multi-process metrics (PROMETHEUS_MULTIPROC_DIR, when the deployment sets it).
-RUN install -d -o backoffice -g backoffice -m 0750 /app/var /app/var/metrics
+# multi-process metrics (PROMETHEUS_MULTIPROC_DIR, when the deployment sets it), and the audit's
+# checkpoints (AUDIT_ANCHOR_DIR, a volume of the maintenance worker).
+RUN install -d -o backoffice -g backoffice -m 0750 /app/var /app/var/metrics /app/anchors
 ENV PATH=/opt/venv/bin:$PATH STATIC_ROOT=/app/staticfiles STATE_DIR=/app/var
 WORKDIR /app
 USER backoffice

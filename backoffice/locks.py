@@ -35,6 +35,18 @@ def exclusive(name: str, key: int) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_namespace(name), key])
 
 
+@contextlib.contextmanager
+def waiting_for(name: str, key: int) -> Iterator[None]:
+    """Wait for the lock ``(name, key)`` and hold it for the block: work of one kind, one at a time."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_namespace(name), key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_namespace(name), key])
+
+
 def run_exclusively(name: str, key: int, work: Callable[[], T], *, when_busy: Callable[[], T]) -> T:
     """Do ``work`` holding the lock ``(name, key)``; if another worker holds it, answer ``when_busy()``.
 

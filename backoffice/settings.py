@@ -263,6 +263,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 # One queue per deployment; a test run uses its own so it never shares work with a running stack.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "backoffice")
+# Desk work, syncs and maintenance each on queues of their own (backoffice.queues).
+CELERY_TASK_ROUTES = ("backoffice.queues.route",)
 CELERY_BEAT_SCHEDULER = "backoffice.celery:SingleBeatScheduler"
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 POSITIONS_SYNC_INTERVAL_SECONDS = env_int("POSITIONS_SYNC_INTERVAL_SECONDS", 300)

@@ -29,7 +29,6 @@ class Process:
     argv_template: tuple[str, ...]
     database: str = "application"
     profile: str | None = None
-    queue: str | None = None
     env_template: tuple[tuple[str, str], ...] = ()
 
     def argv(self, env: Mapping[str, str]) -> list[str]:
@@ -47,8 +46,10 @@ class Process:
             result.setdefault(key, fill(template, env))
         return result
 
-    def queue_name(self, env: Mapping[str, str]) -> str | None:
-        return fill(self.queue, env) if self.queue else None
+    def queue_names(self, env: Mapping[str, str]) -> list[str]:
+        """The Celery queues this process consumes (its ``-Q``); none for anything but a worker."""
+        argv = self.argv(env)
+        return argv[argv.index("-Q") + 1].split(",") if "-Q" in argv else []
 
 
 def _defaults() -> dict[str, str]:
@@ -88,7 +89,6 @@ def processes() -> dict[str, Process]:
             argv_template=tuple(spec["argv"]),
             database=spec.get("database", "application"),
             profile=spec.get("profile"),
-            queue=spec.get("queue"),
             env_template=tuple(spec.get("env", {}).items()),
         )
         for name, spec in _load()["process"].items()

@@ -79,6 +79,9 @@ CLEAR_STREET_BASE_URL=http://sandbox:8765
 CLEAR_STREET_API_KEY=sandbox-demo-key
 MARKET_CLOCK=sandbox
 EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend
+AUDIT_ANCHOR_KEY=$(secret)$(secret)
+AUDIT_ANCHOR_DIR=/app/anchors
+METRICS_TOKEN=$(secret)
 ENV
 export ENV_FILE=$work/smoke.env PROXY_PORT=$port
 
@@ -121,11 +124,11 @@ up migrate
 status=$(podman wait "$(container migrate)")
 if [ "$status" != 0 ]; then podman logs "$(container migrate)" >&2; echo "smoke: migrate exited $status" >&2; exit 1; fi
 say "migrated (as the owner role)"
-up web worker beat
+up web worker-desk worker-sync worker-maintenance beat
 wait_healthy web
 up proxy
 wait_healthy proxy
-wait_healthy worker
+for worker in worker-desk worker-sync worker-maintenance; do wait_healthy "$worker"; done
 say "stack up on https://localhost:$port/"
 
 url=https://localhost:$port
@@ -163,4 +166,11 @@ grep -q 'totp-secret' <<<"$enrol" || { echo "smoke: the enrolment page did not s
 hsts=$(curl -ksSI "$url/login/" | grep -i '^strict-transport-security' || true)
 [ -n "$hsts" ] || { echo "smoke: no HSTS header through the proxy" >&2; exit 1; }
 say "signed in as first_admin over HTTPS; $(tr -d '\r' <<<"$hsts")"
+
+# --- the audit anchored outside the database, by the maintenance worker's volume --------------------
+podman exec "$(container worker-maintenance)" python manage.py audit_checkpoint >>"$work/up.log" 2>&1 \
+  || { tail -20 "$work/up.log"; echo "smoke: the chain could not be anchored" >&2; exit 1; }
+verified=$(podman exec "$(container worker-maintenance)" python manage.py verify_audit 2>&1) \
+  || { echo "$verified" >&2; echo "smoke: verify_audit failed" >&2; exit 1; }
+say "audit: $(tail -1 <<<"$verified")"
 say "OK"

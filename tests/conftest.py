@@ -17,7 +17,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db.models.signals import post_save
 
-from backoffice import embedded, roles
+from backoffice import embedded, queues, roles
 from tests import dbroles
 
 pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.desk"]
@@ -173,7 +173,7 @@ def start_worker(
             "-l",
             "INFO",
             "-Q",
-            queue,
+            ",".join(queues.all_queues(queue)),  # the desk, sync and maintenance queues under it
             "--pool",
             pool,
             "--concurrency",

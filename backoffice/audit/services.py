@@ -23,6 +23,7 @@ import psycopg
 from django.db import connections, transaction
 from django.utils import timezone
 
+from backoffice import locks
 from backoffice.audit import anchor
 from backoffice.audit.anchor import Checkpoint
 from backoffice.audit.chain import CONTENT_FIELDS, row_hash
@@ -620,24 +621,62 @@ def checkpoint_chain() -> Checkpoint | None:
     return checkpoint
 
 
+VERIFICATION_LOCK = "audit-chain-verification"
+
+
+def request_verification(requested_by: str) -> ChainVerification:
+    """A person's request for a verification, recorded as waiting; refused while one of theirs (or
+    anyone's) is still waiting or running, so nobody can fill the maintenance queue with them."""
+    from django.conf import settings
+
+    recent = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    with locks.exclusive(VERIFICATION_LOCK + "-request", 0) as mine:
+        unfinished = ChainVerification.objects.filter(ok__isnull=True, started_at__gte=recent).first()
+        if not mine or unfinished is not None:
+            since = f" since {timezone.localtime(unfinished.started_at):%H:%M}" if unfinished else ""
+            by = f" (asked by {unfinished.requested_by})" if unfinished and unfinished.requested_by else ""
+            raise VerificationBusy(
+                f"A verification is already waiting or running{since}{by}; its result "
+                "appears here when it finishes."
+            )
+        return ChainVerification.objects.create(
+            started_at=timezone.now(),
+            trigger=ChainVerification.Trigger.MANUAL,
+            requested_by=requested_by[:150],
+        )
+
+
+class VerificationBusy(Exception):
+    """A verification is already waiting or running."""
+
+
 def run_verification(
-    *, trigger: str = ChainVerification.Trigger.SCHEDULED, requested_by: str = ""
+    *,
+    trigger: str = ChainVerification.Trigger.SCHEDULED,
+    requested_by: str = "",
+    run_id: int | None = None,
 ) -> ChainVerification:
-    """Run ``verify_chain`` and keep its result, which the dashboard alert reads."""
-    run = ChainVerification.objects.create(
-        started_at=timezone.now(), trigger=trigger, requested_by=requested_by[:150]
-    )
-    try:
-        result = verify_chain()
-    except Exception as exc:
-        # A check that could not run is a failed check: compliance must hear of it.
-        logger.exception("audit chain verification could not run")
-        run.ok, run.message = False, f"Verification could not run: {type(exc).__name__}: {exc}"
-    else:
-        run.ok, run.rows_checked, run.first_bad_id = result.ok, result.rows_checked, result.first_bad_id
-        run.message = result.message
-        if not result.ok:
-            logger.error("audit chain verification failed: %s", result.message)
-    run.finished_at = timezone.now()
-    run.save(update_fields=["ok", "rows_checked", "first_bad_id", "message", "finished_at"])
+    """Run ``verify_chain`` and keep its result, which the dashboard alert reads. Verifications run
+    one at a time: a second waits for the first (each walks the whole chain)."""
+    run = ChainVerification.objects.filter(pk=run_id).first() if run_id is not None else None
+    if run is None:
+        run = ChainVerification.objects.create(
+            started_at=timezone.now(), trigger=trigger, requested_by=requested_by[:150]
+        )
+    with locks.waiting_for(VERIFICATION_LOCK, 0):
+        run.started_at = timezone.now()
+        run.save(update_fields=["started_at"])
+        try:
+            result = verify_chain()
+        except Exception as exc:
+            # A check that could not run is a failed check: compliance must hear of it.
+            logger.exception("audit chain verification could not run")
+            run.ok, run.message = False, f"Verification could not run: {type(exc).__name__}: {exc}"
+        else:
+            run.ok, run.rows_checked, run.first_bad_id = result.ok, result.rows_checked, result.first_bad_id
+            run.message = result.message
+            if not result.ok:
+                logger.error("audit chain verification failed: %s", result.message)
+        run.finished_at = timezone.now()
+        run.save(update_fields=["ok", "rows_checked", "first_bad_id", "message", "finished_at"])
     return run

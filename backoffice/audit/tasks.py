@@ -12,10 +12,11 @@ from backoffice.audit.models import ChainVerification
 
 @shared_task(name="audit.verify_chain")
 def verify_chain(
-    trigger: str = ChainVerification.Trigger.SCHEDULED, requested_by: str = ""
+    trigger: str = ChainVerification.Trigger.SCHEDULED, requested_by: str = "", run_id: int | None = None
 ) -> dict[str, Any]:
-    """Nightly (see CELERY_BEAT_SCHEDULE) and on a compliance request: check the hash chain."""
-    run = services.run_verification(trigger=trigger, requested_by=requested_by)
+    """Nightly (see CELERY_BEAT_SCHEDULE) and on a compliance request (``run_id``, the request's
+    record): check the hash chain."""
+    run = services.run_verification(trigger=trigger, requested_by=requested_by, run_id=run_id)
     return {"id": run.pk, "ok": run.ok, "rows_checked": run.rows_checked, "first_bad_id": run.first_bad_id}
 
 

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from backoffice.audit import queries
+from backoffice.audit import queries, services
 from backoffice.audit.forms import DEFAULT_PAGE_SIZE, AuditFilterForm
 from backoffice.audit.links import subject_url
 from backoffice.audit.models import BODY_FIELDS, CHAIN_FIELDS, SUMMARY_FIELDS, AuditEntry, ChainVerification
@@ -146,8 +146,16 @@ def verify_now(request: HttpRequest) -> HttpResponse:
     from backoffice.audit.tasks import verify_chain
 
     try:
-        verify_chain.delay(trigger=ChainVerification.Trigger.MANUAL, requested_by=request.user.get_username())
+        run = services.request_verification(request.user.get_username())
+    except services.VerificationBusy as busy:
+        messages.info(request, str(busy))
+        return redirect("audit:verification")
+    try:
+        verify_chain.delay(
+            trigger=ChainVerification.Trigger.MANUAL, requested_by=request.user.get_username(), run_id=run.pk
+        )
     except Exception:  # the broker is down: say so rather than fail the page
+        run.delete()  # nothing will run it: do not leave it waiting and blocking the next request
         messages.error(request, "Could not queue the verification (the task queue is unreachable).")
     else:
         messages.success(request, "Verification queued; its result appears here when it finishes.")

@@ -30,6 +30,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from backoffice import queues
+
 logger = logging.getLogger(__name__)
 
 PREFIX = "backoffice"
@@ -114,16 +116,9 @@ def project_queues() -> list[str]:
     from backoffice.celery import app
 
     conf = app.conf
-    names = {conf.task_default_queue}
+    names = set(queues.all_queues(conf.task_default_queue))
     for queue in conf.task_queues or ():
         names.add(queue.name)
-    routes = conf.task_routes
-    # Routes are a mapping of task name (or glob) to route, or a sequence of such mappings.
-    for mapping in (routes,) if isinstance(routes, dict) else (routes or ()):
-        if isinstance(mapping, dict):
-            for route in mapping.values():
-                if isinstance(route, dict) and route.get("queue"):
-                    names.add(str(route["queue"]))
     return sorted(names)
 
 

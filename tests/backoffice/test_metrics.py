@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from backoffice import queues
 from backoffice.audit import services as audit
 from backoffice.celery import app
 from backoffice.tasks import health_check
@@ -141,8 +142,9 @@ def test_every_family_after_a_sync_a_pending_batch_a_failed_batch_and_a_verifica
     assert calls is not None and calls - (value(before, "backoffice_upstream_calls_total", **page) or 0) == 1
 
     # Queue depth, read from the broker, for every queue the project sends to.
-    assert queue in project_queues()
-    assert value(samples, "backoffice_celery_queue_length", queue=queue) >= 3
+    maintenance = queues.queue_of(queue, queues.MAINTENANCE)
+    assert {queue, maintenance} <= set(project_queues())
+    assert value(samples, "backoffice_celery_queue_length", queue=maintenance) >= 3
 
     # The chain verification just run.
     assert value(samples, "backoffice_audit_chain_last_verification_ok") == 1
@@ -171,21 +173,28 @@ def test_a_source_that_cannot_be_read_is_reported_down_and_the_rest_still_answer
     assert not any(name == "backoffice_celery_queue_length" for name, _ in samples)
 
 
-def test_queue_depth_covers_every_queue_declared_or_routed(client, settings):
+def test_queue_depth_covers_every_queue_of_the_deployment_and_any_declared(client, settings):
     from kombu import Queue
 
     settings.METRICS_TOKEN = TOKEN
-    declared, routed = f"declared-{uuid.uuid4().hex[:6]}", f"routed-{uuid.uuid4().hex[:6]}"
-    queues, routes = app.conf.task_queues, app.conf.task_routes
+    declared = f"declared-{uuid.uuid4().hex[:6]}"
+    maintenance = queues.queue_of(app.conf.task_default_queue, queues.MAINTENANCE)
+    declared_before = app.conf.task_queues
     app.conf.task_queues = [Queue(declared)]
-    app.conf.task_routes = [{"backoffice.health_check": {"queue": routed}}]
     try:
-        health_check.apply_async(("routed",), queue=routed)
-        health_check.apply_async(("routed",), queue=routed)
+        health_check.delay("routed")  # routed by urgency to the maintenance queue
+        health_check.delay("routed")
         samples = scrape(client)
         assert value(samples, "backoffice_celery_queue_length", queue=declared) == 0
-        assert value(samples, "backoffice_celery_queue_length", queue=routed) == 2
+        assert value(samples, "backoffice_celery_queue_length", queue=maintenance) == 2
+        for kind in queues.KINDS:
+            assert (
+                value(
+                    samples, "backoffice_celery_queue_length", queue=f"{app.conf.task_default_queue}.{kind}"
+                )
+                is not None
+            )
     finally:
-        app.conf.task_queues, app.conf.task_routes = queues, routes
+        app.conf.task_queues = declared_before
         with app.connection_for_write() as conn:
-            conn.default_channel.client.delete(routed)
+            conn.default_channel.client.delete(maintenance)

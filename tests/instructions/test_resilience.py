@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
-from backoffice import clock
+from backoffice import clock, queues
 from backoffice.audit.models import AuditEntry
 from backoffice.celery import app
 from backoffice.models import Job
@@ -62,7 +62,7 @@ def test_a_batch_stuck_in_submitting_is_queued_again(desk, users):
     )
     fresh = approved(desk, users, option(desk, "MSFT", put_call="P"))
     Batch.objects.filter(pk=fresh.pk).update(status=S.SUBMITTING, last_attempt_at=timezone.now())
-    queue = app.conf.task_default_queue
+    queue = queues.queue_of(app.conf.task_default_queue, queues.DESK)  # a submission is desk work
     with app.connection_for_write() as conn:
         before = conn.default_channel.client.llen(queue)
         assert services.resume_unfinished_work(older_than_seconds=120) == 1

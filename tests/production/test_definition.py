@@ -15,6 +15,7 @@ import yaml
 from django.conf import settings
 
 import deploy
+from backoffice import queues
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
@@ -53,19 +54,20 @@ def test_the_services_wait_for_migrations_and_restart():
         service = SERVICES[process.name]
         assert service["restart"] == "unless-stopped"
         assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
-    for name in ("db", "redis", "web", "worker", "proxy"):
+    workers = [p.name for p in deploy.processes().values() if p.queue_names({})]
+    for name in ("db", "redis", "web", "proxy", *workers):
         assert "healthcheck" in SERVICES[name], name
     # Liveness, not readiness: a Clear Street outage must not get the web process restarted.
     assert SERVICES["web"]["healthcheck"]["test"] == ["CMD", "python", "-m", "deploy", "probe", "live"]
 
 
 def test_every_queue_the_settings_route_to_has_a_worker():
-    routed = {settings.CELERY_TASK_DEFAULT_QUEUE}
-    for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
-        routed.add(route["queue"])
-    env = {"CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE}
-    served = {p.queue_name(env) for p in deploy.processes().values() if p.queue}
-    assert routed <= served, f"queues without a worker: {routed - served}"
+    prefix = settings.CELERY_TASK_DEFAULT_QUEUE
+    routed = {prefix} | {queues.queue_of(prefix, kind) for kind in queues.URGENCY.values()}
+    env = {"CELERY_QUEUE": prefix}
+    served = [name for p in deploy.processes().values() for name in p.queue_names(env)]
+    assert routed <= set(served), f"queues without a worker: {routed - set(served)}"
+    assert len(served) == len(set(served)), "each queue has one kind of worker"
 
 
 def test_migrate_runs_as_the_owner_and_everything_else_as_the_application():

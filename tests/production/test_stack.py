@@ -2,7 +2,7 @@
 
 Everything comes from deploy/processes.toml (``python -m deploy run <name>``, as the containers run
 it): collectstatic with the production storage, migrate, gunicorn's threaded workers, a worker for
-the queue, one beat, and the sandbox in place of Clear Street. DEBUG is off; Caddy, with the compose
+each kind of queue, one beat, and the sandbox in place of Clear Street. DEBUG is off; Caddy, with the compose
 file's Caddyfile, terminates TLS and sets X-Forwarded-Proto. The database is a fresh one of its own;
 Redis is the suite's, on a queue of the run's own.
 
@@ -245,7 +245,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_until("the sandbox answers", lambda: running.sandbox.clock() is not None, 30, logs)
         running.sandbox.reset()
         running.start_process("web", DJANGO_SETTINGS_MODULE="tests.production.fault_settings")
-        running.start_process("worker")
+        for worker in ("worker-desk", "worker-sync", "worker-maintenance"):
+            running.start_process(worker)
         running.start_process("beat")
         caddy_home = root / "caddy"
         caddy_env = {

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+import deploy
 from backoffice import embedded
 
 
@@ -60,24 +61,13 @@ class Command(BaseCommand):
             children.append(Child("sandbox", [python, "-m", "sandbox", "--port", str(settings.SANDBOX_PORT)]))
         children += [
             Child("web", [*manage, "runserver", f"{options['host']}:{options['port']}", "--noreload"]),
-            Child(
-                "worker",
-                [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "backoffice",
-                    "worker",
-                    "-l",
-                    "INFO",
-                    "--concurrency",
-                    "2",
-                    "-n",
-                    "worker@%h",
-                ],
-            ),
             Child("beat", [python, "-m", "celery", "-A", "backoffice", "beat", "-l", "INFO"]),
+        ]
+        # The deployment's workers, one per kind of queue, as deploy/processes.toml defines them.
+        children += [
+            Child(process.name, process.argv(os.environ))
+            for process in deploy.processes().values()
+            if process.queue_names(os.environ)
         ]
         env = {
             **os.environ,
