@@ -142,13 +142,20 @@ def wait_for(predicate, timeout: float = 60) -> None:
 
 
 def start_worker(
-    queue: str, name: str, base_url: str, *, env: dict[str, str] | None = None, pool: str = "prefork"
+    queue: str,
+    name: str,
+    base_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    pool: str = "prefork",
+    consume: list[str] | None = None,
 ) -> subprocess.Popen:
     """A real Celery worker over Redis on ``queue``, against the test database and the given sandbox.
 
     It runs in a session of its own, so a test can kill it and its pool with one signal. ``env``
     adds to its environment (a failpoint, say); ``pool="solo"`` runs tasks in the worker process
     itself, so a task that dies takes the worker with it instead of being handed to a new child.
+    It consumes every queue under ``queue`` (desk, sync, maintenance), or only ``consume``.
     """
     env = {
         **os.environ,
@@ -173,7 +180,7 @@ def start_worker(
             "-l",
             "INFO",
             "-Q",
-            ",".join(queues.all_queues(queue)),  # the desk, sync and maintenance queues under it
+            ",".join(consume or queues.all_queues(queue)),
             "--pool",
             pool,
             "--concurrency",

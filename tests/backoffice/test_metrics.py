@@ -177,10 +177,11 @@ def test_queue_depth_covers_every_queue_of_the_deployment_and_any_declared(clien
     from kombu import Queue
 
     settings.METRICS_TOKEN = TOKEN
-    declared = f"declared-{uuid.uuid4().hex[:6]}"
-    maintenance = queues.queue_of(app.conf.task_default_queue, queues.MAINTENANCE)
+    declared, prefix = f"declared-{uuid.uuid4().hex[:6]}", f"depth-{uuid.uuid4().hex[:6]}"
+    maintenance = queues.queue_of(prefix, queues.MAINTENANCE)
     declared_before = app.conf.task_queues
     app.conf.task_queues = [Queue(declared)]
+    app.conf.task_default_queue = prefix  # restored after the test by the suite's autouse fixture
     try:
         health_check.delay("routed")  # routed by urgency to the maintenance queue
         health_check.delay("routed")
