@@ -157,6 +157,8 @@ class IdleTimeoutMiddleware:
                 return redirect(
                     f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}"
                 )
-            if not isinstance(last_seen, (int, float)) or now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
+            # Written often enough that a person active within the limit is always seen in time.
+            resolution = min(LAST_SEEN_RESOLUTION_SECONDS, settings.SESSION_IDLE_TIMEOUT_SECONDS / 4)
+            if not isinstance(last_seen, (int, float)) or now - last_seen >= resolution:
                 request.session[LAST_SEEN_SESSION_KEY] = now
         return self.get_response(request)
