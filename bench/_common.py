@@ -100,3 +100,36 @@ class Stopwatches:
         for owner, name, original in reversed(self._restore):
             setattr(owner, name, original)
         self._restore = []
+
+
+def sandbox_control(base_url: str, method: str, path: str, body: dict | None = None) -> dict:
+    """A call to the sandbox's control API (``/sandbox/<path>``), with the demo key; its data."""
+    import httpx
+
+    from sandbox.server import DEMO_API_KEY
+
+    response = httpx.request(
+        method,
+        f"{base_url}/sandbox/{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {DEMO_API_KEY}"},
+        timeout=600,
+    )
+    response.raise_for_status()
+    return dict(response.json()["data"])
+
+
+def debug_off_environment(state_dir: Path) -> dict[str, str]:
+    """What a benchmark process needs to start with DEBUG off, as production runs: the Redis the
+    settings would use (the embedded one unless REDIS_URL is set) and an audit anchor of its own."""
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        from backoffice import embedded
+
+        redis_url = embedded.redis_url()
+    return {
+        "DEBUG": "0",
+        "REDIS_URL": redis_url,
+        "AUDIT_ANCHOR_KEY": "bench-only-anchor-key-0123456789abcdefghij",
+        "AUDIT_ANCHOR_DIR": str(state_dir / "anchors"),
+    }

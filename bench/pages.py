@@ -37,7 +37,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import BASE_DIR, drop_database, use_database
+from bench._common import BASE_DIR, debug_off_environment, drop_database, use_database
+from bench._common import sandbox_control as control
 from sandbox.process import SandboxProcess
 from sandbox.server import DEMO_API_KEY
 
@@ -70,18 +71,6 @@ class Result:
     rate: float  # requests per second
     size: int  # bytes per response
     errors: int
-
-
-def control(base_url: str, method: str, path: str, body: dict | None = None) -> dict:
-    response = httpx.request(
-        method,
-        f"{base_url}/sandbox/{path}",
-        json=body,
-        headers={"Authorization": f"Bearer {DEMO_API_KEY}"},
-        timeout=600,
-    )
-    response.raise_for_status()
-    return response.json()["data"]
 
 
 def free_port() -> int:
@@ -208,7 +197,7 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp, SandboxProcess(Path(tmp) / "sandbox") as sandbox:
         env = {
             **os.environ,
-            "DEBUG": "0",
+            **debug_off_environment(Path(tmp)),
             "SECRET_KEY": SECRET_KEY,
             "ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "0",

@@ -47,7 +47,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import BASE_DIR, Stopwatches, drop_database, use_database
+from bench._common import BASE_DIR, Stopwatches, debug_off_environment, drop_database, use_database
+from bench._common import sandbox_control as control
 from sandbox.process import SandboxProcess
 from sandbox.server import DEMO_API_KEY
 
@@ -59,18 +60,6 @@ QUEUE = f"bench-submit-{os.getpid()}"  # our own queue: no other worker picks up
 
 
 # --- measuring -------------------------------------------------------------------------------------
-
-
-def control(base_url: str, method: str, path: str, body: dict | None = None) -> dict:
-    response = httpx.request(
-        method,
-        f"{base_url}/sandbox/{path}",
-        json=body,
-        headers={"Authorization": f"Bearer {DEMO_API_KEY}"},
-        timeout=600,
-    )
-    response.raise_for_status()
-    return response.json()["data"]
 
 
 def last_audit_id() -> int:
@@ -279,6 +268,7 @@ def sandbox_alone(base_url: str, account_id: int, body: list[dict]) -> float:
 def start_worker(bench_url: str, sandbox_url: str, log_path: Path) -> subprocess.Popen:
     from django.conf import settings
 
+    from backoffice import queues
     from backoffice.celery import app
 
     env = {
@@ -295,7 +285,7 @@ def start_worker(bench_url: str, sandbox_url: str, log_path: Path) -> subprocess
     log = log_path.open("w")
     argv = [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "-l", "WARNING"]
     worker = subprocess.Popen(
-        [*argv, "-Q", QUEUE, "--concurrency", "1", "-n", name],
+        [*argv, "-Q", ",".join(queues.all_queues(QUEUE)), "--concurrency", "1", "-n", name],
         cwd=BASE_DIR,
         env=env,
         stdout=log,
@@ -319,10 +309,11 @@ def stop_worker(worker: subprocess.Popen) -> None:
 
 
 def purge_queue() -> int:
+    from backoffice import queues
     from backoffice.celery import app
 
     with app.connection_for_write() as conn:
-        return conn.default_channel.queue_purge(QUEUE) or 0
+        return sum(conn.default_channel.queue_purge(queue) or 0 for queue in queues.all_queues(QUEUE))
 
 
 def ours_via_worker(maker, checker, account_id: int, rows: int) -> float:
@@ -355,7 +346,7 @@ def run(args: argparse.Namespace) -> None:
         os.environ["CLEAR_STREET_API_KEY"] = DEMO_API_KEY
         os.environ["MARKET_CLOCK"] = "sandbox"
         os.environ["CELERY_QUEUE"] = QUEUE
-        os.environ["DEBUG"] = "0"  # as in a worker: no query log
+        os.environ.update(debug_off_environment(Path(state)))  # as in a worker: no query log
 
         import django
 
