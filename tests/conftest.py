@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -131,6 +132,19 @@ def subprocess_database_url() -> str:
     """The URL of the test database as the application role, for processes the tests start (a worker,
     a benchmark)."""
     return dbroles.test_database_url(settings.DATABASE_URL)
+
+
+def json_log_lines(log: Path) -> list[dict]:
+    """The JSON records a process wrote to ``log`` (its other lines skipped)."""
+    found = []
+    for line in log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
 
 
 def wait_for(predicate, timeout: float = 60) -> None:

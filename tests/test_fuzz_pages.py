@@ -1,9 +1,12 @@
-"""Hostile query strings on every page and list endpoint: never a 500, never a traceback.
+"""Hostile query strings on every page and list endpoint, and hostile bodies posted to every form and
+action: never a 500, never a traceback.
 
 Each routed GET URL (from ``tests/test_access.py``'s table) is opened by a role allowed to read it,
 with query strings built from the parameters the pages and the API read, given values a person or a
 script might send: numbers out of range, dates that are not dates, very long text, odd Unicode, the
 same parameter twice. Whatever the page decides, a 400, a message or an empty list, it must answer.
+Forms get the same treatment: every field any form of the project declares (and the batch form's
+rows), posted as a role allowed to post there.
 """
 
 from __future__ import annotations
@@ -98,7 +101,38 @@ VALUES = st.one_of(
     st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
 )
-QUERY = st.lists(st.tuples(st.sampled_from(PARAMETERS), VALUES), max_size=6)
+
+
+def inputs(names: list[str]) -> st.SearchStrategy[dict[str, list[str]]]:
+    """Any subset of ``names``, each given one value or, now and then, two (the same name twice)."""
+    return st.fixed_dictionaries(
+        {}, optional={name: st.lists(VALUES, min_size=1, max_size=2) for name in names}
+    )
+
+
+QUERY = inputs(PARAMETERS)
+
+
+def form_fields() -> list[str]:
+    """Every field name the project's forms declare, and the batch form's management and row fields."""
+    from django import forms
+
+    import access.forms
+    import backoffice.audit.forms
+    import instructions.forms
+    import positions.forms
+
+    names = {"reason", "note", "code", "password", "csrfmiddlewaretoken"}
+    for module in (access.forms, backoffice.audit.forms, instructions.forms, positions.forms):
+        for item in vars(module).values():
+            if isinstance(item, type) and issubclass(item, forms.BaseForm) and hasattr(item, "base_fields"):
+                names.update(item.base_fields)
+    rows = {"rows-TOTAL_FORMS", "rows-INITIAL_FORMS", "rows-MAX_NUM_FORMS"}
+    rows |= {f"rows-{n}-{field}" for n in (0, 1) for field in instructions.forms.BatchRowForm.base_fields}
+    return sorted(names | rows)
+
+
+PROBES = {"healthz", "readyz"}
 
 # The role that reads each GET URL (the first role in ROLES the access table allows).
 PAGES = sorted(
@@ -122,16 +156,48 @@ def test_hostile_query_strings_never_break_a_page(client, users, name, role):
         derandomize=True,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
-    @given(query=QUERY)
-    def opens(query: list[tuple[str, str]]) -> None:
-        data: dict[str, list[str]] = {}
-        for key, value in query:
-            data.setdefault(key, []).append(value)
+    @given(data=QUERY)
+    def opens(data: dict[str, list[str]]) -> None:
         response = client.get(url, data)
         body = response.content.decode("utf-8", "replace") if not response.streaming else ""
-        # The health check answers 503 while a dependency is down; that is its message, not a crash.
-        honest = response.status_code < 500 or (name == "healthz" and response.status_code == 503)
-        assert honest, f"{url}?{query}: {response.status_code}"
-        assert "Traceback" not in body, f"{url}?{query} shows a traceback"
+        # The health checks answer 503 while a dependency is down; that is their message, not a crash.
+        honest = response.status_code < 500 or (name in PROBES and response.status_code == 503)
+        assert honest, f"{url}?{data}: {response.status_code}"
+        assert "Traceback" not in body, f"{url}?{data} shows a traceback"
 
     opens()
+
+
+# The role that posts to each page and action (the first role in ROLES the access table allows):
+# actions, and pages that are forms (the batch form, prices, user administration, passwords); a page
+# that takes no POST answers 405. The API is left to schemathesis, which drives it from its schema.
+ACTIONS = sorted(
+    (name, next(role for role in ROLES if role in rule.allowed))
+    for name, rule in ACCESS.items()
+    if rule.allowed and rule.anonymous != "404" and not name.startswith("api:")
+)
+
+
+@pytest.mark.django_db(databases=["default", "audit"])
+@pytest.mark.parametrize(("name", "role"), ACTIONS, ids=[name for name, _ in ACTIONS])
+def test_hostile_form_bodies_never_break_an_action(client, users, name, role):
+    objects = sample_objects(users)
+    route = dict(project_urls())[name]
+    url = concrete(route, ACCESS[name].sample(objects))
+    client.force_login(users[role])
+    body = inputs(form_fields())
+
+    @settings(
+        max_examples=8,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(data=body)
+    def posts(data: dict[str, list[str]]) -> None:
+        response = client.post(url, data)
+        content = response.content.decode("utf-8", "replace") if not response.streaming else ""
+        assert response.status_code < 500, f"POST {url} {data}: {response.status_code}"
+        assert "Traceback" not in content, f"POST {url} {data} shows a traceback"
+
+    posts()

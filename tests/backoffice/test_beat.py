@@ -7,7 +7,6 @@ processes on the project's scheduler and kills the active one with SIGKILL.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,7 +21,7 @@ import redis
 from django.conf import settings
 
 from backoffice.beatlock import Lease
-from tests.conftest import wait_for
+from tests.conftest import json_log_lines, wait_for
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 TTL = 4  # seconds; the standby polls every TTL/4
@@ -100,29 +99,17 @@ def start_beat(tmp_path: Path, name: str, queue: str) -> tuple[subprocess.Popen,
     return process, log
 
 
-def lines(log: Path) -> list[dict]:
-    found = []
-    for line in log.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            found.append(record)
-    return found
-
-
 def sends(log: Path) -> list[float]:
     """When this beat sent a scheduled task (seconds since the epoch, from its own JSON log)."""
     return [
         datetime.fromisoformat(record["timestamp"]).timestamp()
-        for record in lines(log)
+        for record in json_log_lines(log)
         if str(record.get("message", "")).startswith("Scheduler: Sending due task")
     ]
 
 
 def said(log: Path, words: str) -> bool:
-    return any(words in str(record.get("message", "")) for record in lines(log))
+    return any(words in str(record.get("message", "")) for record in json_log_lines(log))
 
 
 def test_a_standby_beat_takes_over_within_the_ttl_when_the_active_one_is_killed(tmp_path, client):

@@ -24,7 +24,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from backoffice.celery import app
 from backoffice.telemetry import logs
 from positions.models import Account, SyncRun
-from tests.conftest import BASE_DIR, start_worker, stop_worker, subprocess_database_url, wait_for
+from tests.conftest import (
+    BASE_DIR,
+    json_log_lines,
+    start_worker,
+    stop_worker,
+    subprocess_database_url,
+    wait_for,
+)
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -116,15 +123,7 @@ def test_a_task_queued_by_a_request_logs_its_task_id_name_and_the_request_id(
         assert run.status == SyncRun.Status.SUCCEEDED, run.error
 
         def task_lines() -> list[dict]:
-            found = []
-            for line in log.read_text().splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and record.get("task_id") == run.celery_task_id:
-                    found.append(record)
-            return found
+            return [r for r in json_log_lines(log) if r.get("task_id") == run.celery_task_id]
 
         wait_for(lambda: any("succeeded" in r.get("message", "") for r in task_lines()), timeout=30)
         lines = task_lines()

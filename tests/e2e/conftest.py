@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,17 +48,27 @@ def browser() -> Iterator:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture
-def page(browser, request) -> Iterator:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+@contextmanager
+def watched_page(browser, screenshot: str, **context_options) -> Iterator:
+    """A page in a context of its own that collects console errors (``page.console_errors``) and
+    leaves a full-page screenshot named ``screenshot`` when it closes."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     console_errors: list[str] = []
     page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
     page.console_errors = console_errors
-    yield page
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    try:
+        yield page
+    finally:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{screenshot}.png"), full_page=True)
+        context.close()
+
+
+@pytest.fixture
+def page(browser, request) -> Iterator:
+    with watched_page(browser, request.node.name, viewport={"width": 1440, "height": 900}) as page:
+        yield page
 
 
 def login(page, live_server, username: str, password: str = PASSWORD) -> None:

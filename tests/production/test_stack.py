@@ -37,7 +37,7 @@ from django.conf import settings
 import deploy
 from tests import dbroles
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.conftest import watched_page
 from tests.e2e.test_second_factor import Authenticator
 from tests.fixtures.sandbox import SandboxControl
 
@@ -278,15 +278,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def tab(browser, stack: Stack, request) -> Iterator:
-    context = browser.new_context(ignore_https_errors=True, base_url=stack.url, accept_downloads=True)
-    page = context.new_page()
-    console_errors: list[str] = []
-    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
-    page.console_errors = console_errors
-    yield page
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"production-{request.node.name}.png"), full_page=True)
-    context.close()
+    with watched_page(
+        browser,
+        f"production-{request.node.name}",
+        ignore_https_errors=True,
+        base_url=stack.url,
+        accept_downloads=True,
+    ) as page:
+        yield page
 
 
 def sign_in(page, username: str) -> None:
