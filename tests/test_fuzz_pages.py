@@ -142,32 +142,6 @@ PAGES = sorted(
 )
 
 
-@pytest.mark.django_db(databases=["default", "audit"])
-@pytest.mark.parametrize(("name", "role"), PAGES, ids=[name for name, _ in PAGES])
-def test_hostile_query_strings_never_break_a_page(client, users, name, role):
-    objects = sample_objects(users)
-    route = dict(project_urls())[name]
-    url = concrete(route, ACCESS[name].sample(objects))
-    client.force_login(users[role])
-
-    @settings(
-        max_examples=12,
-        deadline=None,
-        derandomize=True,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-    @given(data=QUERY)
-    def opens(data: dict[str, list[str]]) -> None:
-        response = client.get(url, data)
-        body = response.content.decode("utf-8", "replace") if not response.streaming else ""
-        # The health checks answer 503 while a dependency is down; that is their message, not a crash.
-        honest = response.status_code < 500 or (name in PROBES and response.status_code == 503)
-        assert honest, f"{url}?{data}: {response.status_code}"
-        assert "Traceback" not in body, f"{url}?{data} shows a traceback"
-
-    opens()
-
-
 # The role that posts to each page and action (the first role in ROLES the access table allows):
 # actions, and pages that are forms (the batch form, prices, user administration, passwords); a page
 # that takes no POST answers 405. The API is left to schemathesis, which drives it from its schema.
@@ -178,26 +152,39 @@ ACTIONS = sorted(
 )
 
 
-@pytest.mark.django_db(databases=["default", "audit"])
-@pytest.mark.parametrize(("name", "role"), ACTIONS, ids=[name for name, _ in ACTIONS])
-def test_hostile_form_bodies_never_break_an_action(client, users, name, role):
-    objects = sample_objects(users)
-    route = dict(project_urls())[name]
-    url = concrete(route, ACCESS[name].sample(objects))
+def drive(
+    client, users, name: str, role: str, method: str, inputs_: st.SearchStrategy, examples: int
+) -> None:
+    """Open ``name`` as ``role`` with generated inputs (a query string for GET, a body for POST):
+    never a 5xx (but a probe's honest 503), never a traceback."""
+    url = concrete(dict(project_urls())[name], ACCESS[name].sample(sample_objects(users)))
     client.force_login(users[role])
-    body = inputs(form_fields())
 
     @settings(
-        max_examples=8,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
-    @given(data=body)
-    def posts(data: dict[str, list[str]]) -> None:
-        response = client.post(url, data)
-        content = response.content.decode("utf-8", "replace") if not response.streaming else ""
-        assert response.status_code < 500, f"POST {url} {data}: {response.status_code}"
-        assert "Traceback" not in content, f"POST {url} {data} shows a traceback"
+    @given(data=inputs_)
+    def answers(data: dict[str, list[str]]) -> None:
+        response = getattr(client, method)(url, data)
+        body = response.content.decode("utf-8", "replace") if not response.streaming else ""
+        # The health checks answer 503 while a dependency is down; that is their message, not a crash.
+        honest = response.status_code < 500 or (name in PROBES and response.status_code == 503)
+        assert honest, f"{method.upper()} {url} {data}: {response.status_code}"
+        assert "Traceback" not in body, f"{method.upper()} {url} {data} shows a traceback"
 
-    posts()
+    answers()
+
+
+@pytest.mark.django_db(databases=["default", "audit"])
+@pytest.mark.parametrize(("name", "role"), PAGES, ids=[name for name, _ in PAGES])
+def test_hostile_query_strings_never_break_a_page(client, users, name, role):
+    drive(client, users, name, role, "get", QUERY, examples=12)
+
+
+@pytest.mark.django_db(databases=["default", "audit"])
+@pytest.mark.parametrize(("name", "role"), ACTIONS, ids=[name for name, _ in ACTIONS])
+def test_hostile_form_bodies_never_break_an_action(client, users, name, role):
+    drive(client, users, name, role, "post", inputs(form_fields()), examples=8)
