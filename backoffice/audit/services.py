@@ -597,9 +597,24 @@ def checkpoint_chain() -> Checkpoint | None:
     anchored; otherwise ``ChainBroken`` (the full verification is then run and recorded, for the
     dashboard). Nothing is written while the head has not moved.
     """
+    try:
+        return _anchor_head()
+    except ChainBroken:
+        raise  # recorded by the verification it ran
+    except Exception as exc:
+        # Checkpoints that stop (an anchor file altered, a place that cannot be written) leave the
+        # chain unanchored: compliance must see it where a broken chain shows, not in a worker's log.
+        message = f"The chain could not be anchored outside the database: {type(exc).__name__}: {exc}"
+        now = timezone.now()
+        ChainVerification.objects.create(started_at=now, finished_at=now, ok=False, message=message)
+        logger.error("audit chain not anchored: %s", message)
+        raise ChainBroken(message) from exc
+
+
+def _anchor_head() -> Checkpoint | None:
     anchors = anchor.read()
     if anchors.failure:
-        raise ChainBroken(anchors.failure)
+        raise RuntimeError(anchors.failure)
     latest = anchors.latest
     after_id, after_hash, count = (
         (latest.head_id, latest.head_hash, latest.count) if latest else (0, GENESIS_HASH, 0)

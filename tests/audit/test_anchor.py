@@ -209,3 +209,27 @@ def test_key_rotation(settings) -> None:
     # And a newest checkpoint under a key nobody configured is a failure, not a pass.
     settings.AUDIT_ANCHOR_KEYS = [KEY_C]
     assert "which is not among AUDIT_ANCHOR_KEY's keys" in services.verify_chain().message
+
+
+def test_checkpoints_that_cannot_be_made_show_where_a_broken_chain_shows(settings, tmp_path: Path) -> None:
+    """An anchor file altered, or a place that cannot be written: the beat job fails loudly, and the
+    failure is the latest verification the dashboard and the audit pages read."""
+    from backoffice.audit import queries
+
+    call()
+    services.checkpoint_chain()
+    path = anchor.anchor_path()
+    (line,) = lines()
+    path.write_text(json.dumps({**line, "count": 99}) + "\n")
+    call()
+    with pytest.raises(services.ChainBroken, match="could not be anchored"):
+        services.checkpoint_chain()
+    latest = queries.latest_verification()
+    assert latest is not None and latest.ok is False and "anchor file was altered" in latest.message
+
+    unwritable = tmp_path / "not-a-directory"
+    unwritable.write_text("")
+    settings.AUDIT_ANCHOR_DIR = unwritable
+    with pytest.raises(services.ChainBroken, match="could not be anchored"):
+        services.checkpoint_chain()
+    assert "could not be anchored" in queries.latest_verification().message
