@@ -57,7 +57,9 @@ def test_every_page_passes_axe(browser, live_server, users, desk, role):
     report: dict[str, list[dict]] = {}
     blocking = []
     # The page's CSP forbids inline scripts, axe's included: the test's own context lets it in.
-    with watched_page(browser, f"axe-{role}", viewport={"width": 1440, "height": 900}, bypass_csp=True) as page:
+    with watched_page(
+        browser, f"axe-{role}", viewport={"width": 1440, "height": 900}, bypass_csp=True
+    ) as page:
         if role != "anonymous":
             login(page, live_server, users[role].username)
         for url in pages_for(role, objects):
