@@ -14,10 +14,11 @@ from pathlib import Path
 
 import axe_playwright_python
 import pytest
-from django.utils import timezone
 
-from instructions.models import Batch
+from instructions import services
+from instructions.services import RowSpec
 from tests.e2e.conftest import login, watched_page
+from tests.fixtures.desk import option
 from tests.test_access import ACCESS, concrete, project_urls, sample_objects
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases=["default", "audit"])]
@@ -50,10 +51,11 @@ def findings(page) -> list[dict]:
 @pytest.mark.parametrize("role", ROLES)
 def test_every_page_passes_axe(browser, live_server, users, desk, role):
     objects = sample_objects(users)
-    # A batch awaiting a decision, so a supervisor's review shows its approve and reject forms.
-    Batch.objects.filter(pk=objects["batch"].pk).update(
-        status=Batch.Status.PENDING_APPROVAL, submitted_for_approval_at=timezone.now()
-    )
+    # The batch pages show a real batch with rows, awaiting a decision: its maker's edit form and the
+    # checker's review with its approve and reject forms.
+    rows = [RowSpec(option(desk, "AAPL", put_call="C").pk, "EXERCISE", 1)]
+    objects["batch"] = services.create_batch(users["operations"], desk, rows)
+    services.submit_for_approval(users["operations"], objects["batch"].pk)
     report: dict[str, list[dict]] = {}
     blocking = []
     # The page's CSP forbids inline scripts, axe's included: the test's own context lets it in.
@@ -79,3 +81,22 @@ def test_every_page_passes_axe(browser, live_server, users, desk, role):
     (REPORTS / f"{role}.json").write_text(json.dumps(report, indent=1))
     assert report, f"no HTML page was checked as {role}"
     assert not blocking, "\n".join(blocking)
+
+
+def test_the_keyboard_finds_the_skip_link_and_a_visible_focus(page, live_server, users):
+    login(page, live_server, "ops_alice")
+    page.goto(f"{live_server.url}/positions/")
+    # The first Tab lands on the skip link, shown on screen; following it puts the focus on the page's
+    # content, past the navigation.
+    page.keyboard.press("Tab")
+    skip = page.locator("a.skip-link")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    box = skip.bounding_box()
+    assert box is not None and box["y"] >= 0, "the skip link is on screen when it has the focus"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    # The next Tab reaches a control of the page, and it wears a focus ring.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('header')") is None
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none"), f"the focused control has no visible outline ({outline})"
