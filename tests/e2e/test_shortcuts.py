@@ -40,6 +40,10 @@ def test_a_checker_approves_from_the_keyboard(page, live_server, users, desk):
     page.keyboard.press("k")
     assert focused_batch(page) == queue[0]
 
+    # The queue refreshes itself; the focus stays on the batch it was on.
+    page.locator("#approval-queue[data-refreshed-at]").wait_for(state="attached", timeout=15_000)
+    assert focused_batch(page) == queue[0]
+
     # ? lists the keys; Esc closes the list and the focus stays where it was.
     page.keyboard.press("?")
     help_ = page.locator("#shortcut-help")
