@@ -4,7 +4,9 @@
 // the focus between their rows. Controls carry the key that works them: <button data-shortcut="a"
 // data-shortcut-help="Approve"> is clicked, so it goes through its own form (and data-confirm's
 // question, and the server's checks) exactly as a click would; a <form data-shortcut="r"> gets the
-// focus on its first field, for the person to fill in and send. Nothing fires while typing.
+// focus on its first field, for the person to fill in and send. On a batch's review, n/p go to the
+// next or previous batch of the approval queue (read from [data-shortcut-queue], the queue's own
+// fragment, so the order is the queue's). Nothing fires while typing.
 "use strict";
 
 const TYPING = "input, textarea, select, [contenteditable]:not([contenteditable='false'])";
@@ -64,6 +66,23 @@ function act(key) {
   return true;
 }
 
+async function neighbour(step) {
+  const queue = document.querySelector("[data-shortcut-queue]");
+  let rows = [];
+  try {
+    const answer = await fetch(queue.dataset.shortcutQueue, { credentials: "same-origin" });
+    const page = new DOMParser().parseFromString(answer.ok ? await answer.text() : "", "text/html");
+    rows = [...page.querySelectorAll("tr[data-batch]")];
+  } catch (error) {
+    // Offline for a moment: the queue's page is the way on.
+  }
+  const here = rows.findIndex((row) => row.dataset.batch === queue.dataset.current);
+  // A batch already decided has left the queue: its next is the queue's first.
+  const row = here < 0 ? rows[0] : rows[here + step];
+  const link = row && row.querySelector("a[href]");
+  window.location.assign(link ? link.getAttribute("href") : queue.getAttribute("href"));
+}
+
 function entry(list, keys, what) {
   const term = document.createElement("dt");
   keys.forEach((key, n) => {
@@ -92,6 +111,10 @@ function helpDialog() {
     entry(list, ["j", "↓"], "Next item");
     entry(list, ["k", "↑"], "Previous item");
     entry(list, ["Enter", "o"], "Open the item");
+  }
+  if (document.querySelector("[data-shortcut-queue]")) {
+    entry(list, ["n"], "Next batch awaiting approval (the queue when there is none)");
+    entry(list, ["p"], "Previous batch awaiting approval");
   }
   document.querySelectorAll("[data-shortcut][data-shortcut-help]").forEach((control) => {
     entry(list, [control.dataset.shortcut], control.dataset.shortcutHelp);
@@ -127,6 +150,8 @@ document.addEventListener("keydown", (event) => {
   else if (event.key === "j" || (event.key === "ArrowDown" && onList)) move(1);
   else if (event.key === "k" || (event.key === "ArrowUp" && onList)) move(-1);
   else if (event.key === "o") open();
+  else if ((event.key === "n" || event.key === "p") && document.querySelector("[data-shortcut-queue]"))
+    neighbour(event.key === "n" ? 1 : -1);
   else if (/^[a-z]$/.test(event.key)) handled = act(event.key);
   else handled = false;
   if (handled) event.preventDefault();

@@ -1,6 +1,6 @@
 """A checker works the approval queue from the keyboard: j/k move between batches, `?` lists the
-keys, `a` approves through the batch's own approve form and its confirmation, and nothing fires while
-the checker types."""
+keys, `a` approves through the batch's own approve form and its confirmation, `n` goes on to the next
+batch, and nothing fires while the checker types."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from instructions import services
 from instructions.models import Batch
 from instructions.services import RowSpec
-from tests.e2e.conftest import login
+from tests.e2e.conftest import SCREENSHOTS, login
 from tests.fixtures.desk import option
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases=["default", "audit"])]
@@ -49,6 +49,7 @@ def test_a_checker_approves_from_the_keyboard(page, live_server, users, desk):
     help_ = page.locator("#shortcut-help")
     assert help_.is_visible()
     assert "Next item" in help_.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "shortcut-help.png"))
     page.keyboard.press("Escape")
     assert not help_.is_visible()
     assert focused_batch(page) == queue[0]
@@ -92,4 +93,8 @@ def test_a_checker_approves_from_the_keyboard(page, live_server, users, desk):
     assert approved.status != Batch.Status.PENDING_APPROVAL
     assert approved.decided_by == users["supervisors"]
     assert Batch.objects.get(pk=queue[1]).status == Batch.Status.PENDING_APPROVAL
+
+    # n goes on to the next batch awaiting approval, in the queue's order.
+    page.keyboard.press("n")
+    page.wait_for_url(f"{live_server.url}/instructions/batches/{queue[1]}/")
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
