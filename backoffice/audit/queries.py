@@ -11,7 +11,8 @@ from django.core.cache import cache
 from django.db.models import BooleanField, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from backoffice.audit.models import AuditEntry, ChainVerification
+from backoffice import dbrouter
+from backoffice.audit.models import AUDIT_DB, AuditEntry, ChainVerification
 
 # Columns that can be large; the list and per-object tables never need them.
 BODY_FIELDS = (
@@ -163,7 +164,8 @@ def audit_page(
 ) -> AuditPage:
     """One page, newest first, in one query: ``after`` pages to older rows, ``before`` to newer.
     With ``columns`` (``LIST_COLUMNS``), rows are named tuples of those; else entries without bodies."""
-    qs: QuerySet[Any] = filtered_entries(filters).defer(*BODY_FIELDS)
+    # A page may be a moment old: from the read replica when one serves this request.
+    qs: QuerySet[Any] = filtered_entries(filters).defer(*BODY_FIELDS).using(dbrouter.read_alias(AUDIT_DB))
     if columns is not None:
         qs = qs.values_list(*columns, named=True)
     if before is not None:
@@ -190,7 +192,8 @@ def _cursor_of(entry: Any) -> str:
 
 def export_rows(filters: AuditFilters, *, chunk_size: int = 2000) -> Any:
     """Every matching row, newest first, streamed from a server-side cursor."""
-    return filtered_entries(filters).order_by("-occurred_at", "-id").iterator(chunk_size=chunk_size)
+    qs = filtered_entries(filters).using(dbrouter.read_alias(AUDIT_DB))
+    return qs.order_by("-occurred_at", "-id").iterator(chunk_size=chunk_size)
 
 
 # --- Per-object rows, for the pages of the objects themselves --------------------------------------
