@@ -13,7 +13,7 @@ Off unless ``DATABASE_REPLICA_URL`` is set (settings then add the ``replica`` al
 - the code is not inside ``primary()`` (advisory locks, for one).
 
 Everything else reads the primary: workers, beat, commands, the API's writes, sessions, users,
-permissions, desks' grants of access, jobs. Writes always go to the primary. The audit's models name
+permissions, jobs, access requests. Writes always go to the primary. The audit's models name
 their connection themselves (``backoffice.audit.models.AUDIT_DB``, the primary): the chain's head is
 never read from a replica; the audit list alone asks ``read_alias`` for its pages.
 """
