@@ -117,11 +117,14 @@ def format_count(value: Decimal) -> str:
 def format_money(value: Decimal) -> str:
     """Short amounts for a bar's end: 950.25, 12.3k, 4.56M, 1.20B."""
     size = abs(value)
-    for limit, suffix in ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 4, "k")):
+    for limit, unit, suffix in (
+        (Decimal(10) ** 9, Decimal(10) ** 9, "B"),
+        (Decimal(10) ** 6, Decimal(10) ** 6, "M"),
+        (Decimal(10) ** 4, Decimal(10) ** 3, "k"),
+    ):
         if size >= limit:
-            scaled = size / limit
             digits = 1 if suffix == "k" else 2
-            return _signed(value, f"{scaled:,.{digits}f}{suffix}")
+            return _signed(value, f"{size / unit:,.{digits}f}{suffix}")
     return _signed(value, f"{size:,.2f}")
 
 
