@@ -68,6 +68,7 @@ class BarChart:
     unit: Unit = "count"
     marker: Marker | None = None
     empty_text: str = "Nothing to show."
+    stacked: bool = False  # parts of a whole: a legend even for one series, and no negative bars
 
     def __post_init__(self) -> None:
         for category in self.categories:
@@ -90,7 +91,7 @@ class BarChart:
             return self.empty_text
         parts = []
         for category in self.categories:
-            if len(self.series) == 1:
+            if len(self.series) == 1 and not self.stacked:
                 figures = self.format(category.total)
             else:
                 figures = ", ".join(
@@ -129,6 +130,8 @@ def format_money(value: Decimal) -> str:
 
 
 def format_minutes(value: Decimal) -> str:
+    if abs(value) < 1:
+        return "< 1 min"
     minutes = int(abs(value))
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
@@ -243,9 +246,9 @@ def layout(chart: BarChart) -> Drawing:
     """Where each bar, number and legend entry goes: bars grow right from zero for positive values
     and left for negative ones (stacked in series order), the scale fits the longest of each side and
     the marker, and each row's total is written at the right."""
-    signed_single = len(chart.series) == 1
+    signed_single = len(chart.series) == 1 and not chart.stacked
     legend: list[LegendItem] = []
-    if len(chart.series) > 1:
+    if len(chart.series) > 1 or chart.stacked:
         x = Decimal(LABEL_WIDTH)
         for index, series in enumerate(chart.series):
             legend.append(LegendItem(x, PATTERNS[index % len(PATTERNS)], series.label))

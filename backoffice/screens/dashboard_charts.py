@@ -30,7 +30,7 @@ def freshness_chart(user: AnyUser) -> BarChart:
     rows = []
     for health in position_queries.sync_health(user):
         age = (
-            Decimal(int((now - health.last_good_at).total_seconds()) // 60)
+            (Decimal((now - health.last_good_at).total_seconds()) / 60).quantize(Decimal("0.1"))
             if health.last_good_at is not None
             else None
         )
@@ -78,4 +78,5 @@ def submissions_chart(user: AnyUser) -> BarChart:
             for number, counts in by_account.items()
         ),
         empty_text="No batch for today yet.",
+        stacked=True,
     )

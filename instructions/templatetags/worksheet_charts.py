@@ -51,6 +51,7 @@ def outcomes_chart(figures: WorksheetFigures) -> BarChart:
         series=tuple(Series(o.value.lower(), o.label) for o in present),
         categories=tuple(categories),
         empty_text="No option expires that day.",
+        stacked=True,
     )
 
 
@@ -72,4 +73,5 @@ def moneyness_chart(figures: WorksheetFigures) -> BarChart:
         series=(Series("long", "Long"), Series("short", "Short")),
         categories=tuple(categories),
         empty_text="No option expires that day.",
+        stacked=True,
     )

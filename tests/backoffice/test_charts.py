@@ -1,4 +1,4 @@
-"""The chart kernel: where bars go, the numbers written beside them, histograms, the SVG's text alternative."""
+"""The chart kernel: where bars go, the numbers beside them, histograms, the SVG's text alternative."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ def test_stacked_bars_follow_the_series_order_with_a_legend_entry_and_pattern_ea
     aapl, msft = drawing.rows
     assert [s.series for s in aapl.segments] == ["ex", "unknown"]  # no empty segment is drawn
     assert msft.segments[1].x == msft.segments[0].x + msft.segments[0].width
-    assert sum(s.width for s in msft.segments) == pytest.approx(2 * sum(s.width for s in aapl.segments), abs=1)
+    assert sum(s.width for s in msft.segments) == pytest.approx(
+        2 * sum(s.width for s in aapl.segments), abs=1
+    )
     assert [item.pattern for item in drawing.legend] == list(PATTERNS[:3])
     assert aapl.value_text == "10" and msft.value_text == "20"
     assert chart.summary == "AAPL: 5 exercised, 5 unknown; MSFT: 10 exercised, 10 lapses."
@@ -106,6 +108,7 @@ def test_numbers_are_short_and_signed():
     assert format_money(D("2.5")) == "2.50"
     assert format_minutes(D(3 * 24 * 60 + 125)) == "3 d 2 h"
     assert format_minutes(D(125)) == "2 h 05 min"
+    assert format_minutes(D("0.4")) == "< 1 min"
 
 
 def test_the_svg_carries_its_text_alternative_and_the_numbers_as_a_table():
@@ -124,3 +127,13 @@ def test_an_empty_chart_says_so_in_words():
     chart = BarChart("t-empty", "Nothing", "", (Series("a", "A"),), (), empty_text="No batch for today yet.")
     html = Template("{% load charts %}{% chart c %}").render(Context({"c": chart}))
     assert "No batch for today yet." in html and "<svg" not in html
+
+
+def test_a_stacked_chart_of_one_series_still_names_it():
+    chart = BarChart(
+        "t-one", "Batches", "", (Series("draft", "Draft"),), (Category("Account 1", (D(2),)),), stacked=True
+    )
+    drawing = layout(chart)
+    assert [item.label for item in drawing.legend] == ["Draft"]
+    assert drawing.rows[0].segments[0].pattern == PATTERNS[0]
+    assert chart.summary == "Account 1: 2 draft."

@@ -26,14 +26,20 @@ def floor(settings, users):
     fresh = Account.objects.create(number=11)
     old = Account.objects.create(number=22)
     Account.objects.create(number=33)  # never synced
-    SyncRun.objects.create(account=fresh, status=SyncRun.Status.SUCCEEDED, finished_at=now - timedelta(minutes=3))
-    SyncRun.objects.create(account=old, status=SyncRun.Status.SUCCEEDED, finished_at=now - timedelta(minutes=95))
+    SyncRun.objects.create(
+        account=fresh, status=SyncRun.Status.SUCCEEDED, finished_at=now - timedelta(minutes=3)
+    )
+    SyncRun.objects.create(
+        account=old, status=SyncRun.Status.SUCCEEDED, finished_at=now - timedelta(minutes=95)
+    )
     SyncRun.objects.create(account=old, status=SyncRun.Status.FAILED, finished_at=now - timedelta(minutes=1))
     today = clock.business_date()
     maker = users["operations"]
     for account, status in ((fresh, "submitted"), (fresh, "submitted"), (fresh, "failed"), (old, "draft")):
         Batch.objects.create(account=account, business_date=today, status=status, created_by=maker)
-    Batch.objects.create(account=old, business_date=today - timedelta(days=1), status="submitted", created_by=maker)
+    Batch.objects.create(
+        account=old, business_date=today - timedelta(days=1), status="submitted", created_by=maker
+    )
     yield
     clock.clear_cache()
 

@@ -29,7 +29,11 @@ def test_save_then_apply_a_view_of_the_book(client, users):
     response = save(client, "  Options   of 11 ", "account=11&instrument_type=OPTION&page=3")
     view = SavedView.objects.get(user=users["operations"])
     # The name is tidied; where one was in the list (the page number) is not a filter, so not kept.
-    assert (view.name, view.query, view.is_default) == ("Options of 11", "account=11&instrument_type=OPTION", False)
+    assert (view.name, view.query, view.is_default) == (
+        "Options of 11",
+        "account=11&instrument_type=OPTION",
+        False,
+    )
     assert response.status_code == 302 and response["Location"] == f"{BOOK}?account=11&instrument_type=OPTION"
     applied = client.get(reverse("saved_views:apply"), {"view": view.pk})
     assert applied["Location"] == f"{BOOK}?account=11&instrument_type=OPTION"

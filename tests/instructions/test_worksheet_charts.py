@@ -53,23 +53,28 @@ def test_moneyness_counts_every_contract_and_the_pin_risk_near_the_strike(client
     sheet = client.get(reverse("instructions:worksheet")).context["sheet"]
     rows = []
     for group in sheet.groups:
-        rows += client.get(reverse("instructions:worksheet"), {"underlying": group.underlying}).context["sheet"].rows
+        rows += (
+            client.get(reverse("instructions:worksheet"), {"underlying": group.underlying})
+            .context["sheet"]
+            .rows
+        )
     near = sum(
         abs(int(row.position.quantity))
         for row in rows
-        if row.in_the_money is not None
-        and abs(row.in_the_money / row.position.strike * 100) <= PIN_PERCENT
+        if row.in_the_money is not None and abs(row.in_the_money / row.position.strike * 100) <= PIN_PERCENT
     )
     figures = worksheet_figures(users["operations"], sheet.day)
     assert figures.near_strike == near
-    assert sum(line.long + line.short for line in figures.lines) == sum(abs(int(r.position.quantity)) for r in rows)
+    assert sum(line.long + line.short for line in figures.lines) == sum(
+        abs(int(r.position.quantity)) for r in rows
+    )
     response = client.get(reverse("instructions:worksheet"))
     moneyness = next(c for c in response.context["worksheet_chart_list"] if c.key == "ws-moneyness")
     assert sum(c.total for c in moneyness.categories) == sum(abs(int(r.position.quantity)) for r in rows)
     assert f"{near} contract" in moneyness.title
     html = response.content.decode()
     assert 'id="chart-ws-outcomes"' in html and 'id="chart-ws-moneyness"' in html
-    assert html.count('role="img"') >= 2 and "<desc id=\"ws-outcomes-desc\">" in html
+    assert html.count('role="img"') >= 2 and '<desc id="ws-outcomes-desc">' in html
 
 
 def test_the_figures_cost_the_same_queries_however_many_strikes(users, desk):

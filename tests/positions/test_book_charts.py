@@ -42,10 +42,22 @@ def test_the_book_by_underlying_and_by_expiry(client, users, book):
     response = client.get(reverse("positions:list"), {"account": "11"})
     charts = charts_of(response)
     day = f"{book['soon']:%Y-%m-%d}"
-    assert charts["book-market-value-underlying"] == [("AAPL", Decimal("17000.00")), ("TSLA", Decimal("-900.00"))]
-    assert charts["book-unrealized-pnl-underlying"] == [("AAPL", Decimal("700.00")), ("TSLA", Decimal("-50.00"))]
-    assert charts["book-market-value-expiry"] == [(day, Decimal("1100.00")), ("No expiry", Decimal("15000.00"))]
-    assert charts["book-unrealized-pnl-expiry"] == [(day, Decimal("150.00")), ("No expiry", Decimal("500.00"))]
+    assert charts["book-market-value-underlying"] == [
+        ("AAPL", Decimal("17000.00")),
+        ("TSLA", Decimal("-900.00")),
+    ]
+    assert charts["book-unrealized-pnl-underlying"] == [
+        ("AAPL", Decimal("700.00")),
+        ("TSLA", Decimal("-50.00")),
+    ]
+    assert charts["book-market-value-expiry"] == [
+        (day, Decimal("1100.00")),
+        ("No expiry", Decimal("15000.00")),
+    ]
+    assert charts["book-unrealized-pnl-expiry"] == [
+        (day, Decimal("150.00")),
+        ("No expiry", Decimal("500.00")),
+    ]
     html = response.content.decode()
     assert html.count('role="img"') == 4
     assert 'aria-label="Market value by underlying"' in html
@@ -55,7 +67,10 @@ def test_the_book_by_underlying_and_by_expiry(client, users, book):
 def test_filters_narrow_the_charts_too(client, users, book):
     client.force_login(users["operations"])
     charts = charts_of(client.get(reverse("positions:list"), {"instrument_type": "OPTION"}))
-    assert charts["book-market-value-underlying"] == [("AAPL", Decimal("2000.00")), ("TSLA", Decimal("-900.00"))]
+    assert charts["book-market-value-underlying"] == [
+        ("AAPL", Decimal("2000.00")),
+        ("TSLA", Decimal("-900.00")),
+    ]
 
 
 def test_beyond_the_largest_the_rest_is_other_and_the_bars_add_up_to_the_total(users, book):
