@@ -108,22 +108,23 @@ def worksheet_figures(
         .order_by()
     ):
         claims[tuple(row[name] for name in STRIKE_KEY)][row["instruction_type"]] = row["contracts"]
-    stubs = [
-        Position(
-            underlying_root=row["underlying_root"], underlying_instrument_id=row["underlying_instrument_id"]
-        )
-        for row in strikes
-    ]
-    prices = price_book(stubs, day, viewer)
-    lines = []
-    for row, stub in zip(strikes, stubs, strict=True):
+    # Prices are per underlying: one stand-in position each, however many strikes it has.
+    pairs = {(row["underlying_root"], row["underlying_instrument_id"]) for row in strikes}
+    stubs = {(root, uid): Position(underlying_root=root, underlying_instrument_id=uid) for root, uid in pairs}
+    prices = price_book(stubs.values(), day, viewer)
+    underlyings = {}
+    for key, stub in stubs.items():
         quote = prices.price_for(stub)
+        underlyings[key] = (prices.underlying_symbol(stub) or "?", quote.price if quote else None)
+    lines = []
+    for row in strikes:
+        symbol, price = underlyings[(row["underlying_root"], row["underlying_instrument_id"])]
         lines.append(
             _line(
-                prices.underlying_symbol(stub) or "?",
+                symbol,
                 row["put_call"],
                 row["strike"],
-                quote.price if quote else None,
+                price,
                 int(row["long"]),
                 -int(row["short"]),
                 claims.get(tuple(row[name] for name in STRIKE_KEY), {}),
