@@ -8,8 +8,9 @@ a database of its own (``bench_charts``). Then, in this process, times (median a
 ``--repeat``):
 
 - the book's breakdown by underlying and by expiry (``positions.queries.book_breakdown``, two
-  grouped sums) for the whole account, beside the baseline of one plain sum over the same rows
-  (the totals of a filtered book, ``positions.queries.TOTALS``);
+  grouped sums) for the whole account, and the same snapshot viewed again (read once per snapshot,
+  ``book_breakdown_of_snapshots``), beside the baseline of one plain sum over the same rows (the
+  totals of a filtered book, ``positions.queries.TOTALS``);
 - the worksheet's chart figures (``instructions.queries.charts.worksheet_figures``) for the
   expiration day, beside the worksheet's own head (``instructions.queries.worksheet``), which
   reads the same rows one by one.
@@ -103,6 +104,10 @@ def run(args: argparse.Namespace) -> None:
             rows = [
                 ("sum of the book's rows (baseline)", lambda: book.order_by().aggregate(**queries.TOTALS)),
                 ("book by underlying and expiry", lambda: queries.book_breakdown(book, totals)),
+                (
+                    "  the same snapshot viewed again",
+                    lambda: queries.book_breakdown_of_snapshots(filters, viewer, totals),
+                ),
                 ("worksheet head (baseline)", lambda: worksheet(viewer, day)),
                 ("worksheet chart figures", lambda: worksheet_figures(viewer, day)),
             ]

@@ -22,7 +22,7 @@ FIGURES = (
 def book_charts(context: template.Context, filters: BookFilters, totals: BookTotals) -> list[BarChart]:
     """The four charts of the book on screen (``filters``), whose ``totals`` the page shows."""
     user: AnyUser = context["request"].user
-    breakdown = queries.book_breakdown(queries.book(filters, user), totals)
+    breakdown = queries.book_breakdown_of_snapshots(filters, user, totals)
     return [
         _chart(f"book-{figure.replace('_', '-')}-{by}", label, by, figure, slices)
         for by, slices in (("underlying", breakdown.by_underlying), ("expiry", breakdown.by_expiry))

@@ -103,4 +103,18 @@ def test_the_page_costs_the_same_queries_however_many_underlyings(client, users,
     before = count()
     for n in range(40):
         make_position(book["account"], f"X{n:02d}", "1", "1.00")
+    Account.objects.filter(pk=book["account"].pk).update(snapshot_as_of=timezone.now())  # as a sync does
     assert count() == before
+
+
+def test_a_snapshot_is_summed_once_and_a_new_one_again(client, users, book):
+    client.force_login(users["operations"])
+    url = reverse("positions:list")
+    first = charts_of(client.get(url, {"account": "11"}))
+    with CaptureQueriesContext(connection) as again:
+        assert charts_of(client.get(url, {"account": "11", "sort": "QUANTITY"})) == first
+    assert not [q for q in again.captured_queries if "GROUP BY" in q["sql"]]
+    make_position(book["account"], "NVDA", "10", "1000.00")
+    Account.objects.filter(pk=book["account"].pk).update(snapshot_as_of=timezone.now())
+    later = charts_of(client.get(url, {"account": "11"}))
+    assert ("NVDA", Decimal("1000.00")) in later["book-market-value-underlying"]
