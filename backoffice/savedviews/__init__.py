@@ -30,8 +30,9 @@ class Refused(ValueError):
 
 def clean_query(raw: str) -> str:
     """The filters of a page's query string, re-encoded; refuses what no page of ours would write."""
+    limit: int = SavedView._meta.get_field("query").max_length  # type: ignore[assignment]
     raw = raw.strip().lstrip("?")
-    if len(raw) > SavedView._meta.get_field("query").max_length:  # type: ignore[operator]
+    if len(raw) > limit:
         raise Refused("These filters are too long to save.")
     params = QueryDict(raw, mutable=True)
     for name in NOT_SAVED:
@@ -40,7 +41,10 @@ def clean_query(raw: str) -> str:
         raise Refused("These are not filters of this page.")
     if any("\x00" in value for values in params.lists() for value in values[1]):
         raise Refused("These are not filters of this page.")
-    return params.urlencode()
+    query = params.urlencode()
+    if len(query) > limit:  # encoding may lengthen what was typed
+        raise Refused("These filters are too long to save.")
+    return query
 
 
 def clean_name(raw: str) -> str:

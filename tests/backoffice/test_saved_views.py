@@ -105,6 +105,7 @@ def test_nobody_sees_or_touches_anothers_views(client, users):
         ({"page": "book", "name": "x" * 61, "query": ""}, "at most 60 characters"),
         ({"page": "book", "name": "bell\x07", "query": ""}, "cannot be shown"),
         ({"page": "book", "name": "long", "query": "q=" + "a" * 1200}, "too long"),
+        ({"page": "book", "name": "encoded", "query": "q=" + "é" * 400}, "too long"),
         ({"page": "book", "name": "odd", "query": "no%20such=1"}, "not filters of this page"),
         ({"page": "audit", "name": "audit", "query": ""}, "book and the worksheet only"),
     ],
