@@ -482,6 +482,11 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("backoffice.middleware.IdleTimeoutMiddleware") + 1,
     "backoffice.middleware.SecondFactorMiddleware",
 )
+# Opening the book or the worksheet with no query shows the person's default saved view.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("backoffice.middleware.SecondFactorMiddleware") + 1,
+    "backoffice.savedviews.middleware.DefaultViewMiddleware",
+)
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("access.context.identity")  # type: ignore[index]
 
 # Second factor (TOTP with recovery codes): who must have one, and how fresh it must be to approve,
