@@ -97,8 +97,8 @@ def sponsored_by(user_id: int, maker_id: int) -> bool:
 
 R = TypeVar("R", bound=models.Model)
 
-# Sent after every recorded move or decision, inside the mover's transaction (sender: the Workflow;
-# request, from_state, to_state, action, reason). Who must hear of it is an app's concern
+# Sent after every recorded move or decision, inside the mover's transaction (sender: the request's
+# model; workflow, request, from_state, to_state, action, reason). Who must hear of it is an app's concern
 # (``notifications`` listens), so the kernel only announces; a receiver must never raise.
 recorded = Signal()
 
@@ -202,7 +202,15 @@ class Workflow(Generic[R]):
             before=before,
             after=self.snapshot(request),
         )
-        recorded.send(self, request=request, from_state=current, to_state=to, action=action, reason=reason)
+        recorded.send(
+            self.model,
+            workflow=self,
+            request=request,
+            from_state=current,
+            to_state=to,
+            action=action,
+            reason=reason,
+        )
 
     def record(
         self, request: R, *, actor: Actor, action: str, reason: str = "", before: dict[str, Any] | None = None
@@ -221,7 +229,8 @@ class Workflow(Generic[R]):
             after=self.snapshot(request),
         )
         recorded.send(
-            self,
+            self.model,
+            workflow=self,
             request=request,
             from_state=before.get("status") if before else None,
             to_state=self.status(request),

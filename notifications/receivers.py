@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 def on_recorded(
-    sender: Workflow[Any],
+    sender: type[Any],
+    workflow: Workflow[Any],
     request: Any,
     from_state: str | None,
     to_state: str,
@@ -27,9 +28,9 @@ def on_recorded(
 ) -> None:
     try:
         with transaction.atomic():
-            services.announce(sender, request, from_state=from_state, to_state=to_state, reason=reason)
+            services.announce(workflow, request, from_state=from_state, to_state=to_state, reason=reason)
     except Exception:
-        logger.exception("notifications of %s #%s not written", sender.subject_type, request.pk)
+        logger.exception("notifications of %s #%s not written", workflow.subject_type, request.pk)
 
 
 def on_verification(sender: type[ChainVerification], instance: ChainVerification, **kwargs: Any) -> None:
