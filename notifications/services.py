@@ -32,6 +32,9 @@ from notifications.models import Kind, Notification, Preference
 
 logger = logging.getLogger(__name__)
 
+# Read notifications older than this are deleted by the watcher.
+KEEP_READ = timedelta(days=90)
+
 DELIVER = "notifications.deliver"
 POST_WEBHOOK = "notifications.post_webhook"
 
@@ -143,7 +146,8 @@ def announce(
     elif to_state in {workflow.approved, workflow.rejected} and from_state != to_state:
         checker = getattr(request, "decided_by", None)
         by = f" by {checker}" if checker is not None else ""
-        event = Event(Kind.DECISION, key, f"{noun} was {workflow.status_label(to_state)}{by}", url, reason)
+        verb = "approved" if to_state == workflow.approved else "rejected"
+        event = Event(Kind.DECISION, key, f"{noun} was {verb}{by}", url, reason)
         notify(event, User.objects.filter(pk=maker_id, is_active=True))
     elif to_state != workflow.sending and workflow.needs_attention(request):
         event = Event(
@@ -170,7 +174,9 @@ def announce_verification(verification_id: int, message: str) -> None:
 
 def watch() -> int:
     """Batches about to expire unapproved, stale books, syncs that keep failing: each told once (per
-    batch, per snapshot gone stale, per streak of failures) to the desk's people. Run by beat."""
+    batch, per snapshot gone stale, per streak of failures) to the desk's people; old read ones go.
+    Run by beat."""
+    Notification.objects.filter(read_at__lt=timezone.now() - KEEP_READ).delete()
     told = 0
     desk = [roles.DRAFT_REQUESTS, roles.APPROVE_REQUESTS]
     for batch, cutoff in queries.expiring_batches(clock.now()):

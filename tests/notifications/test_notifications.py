@@ -88,7 +88,7 @@ def test_the_maker_hears_the_decision_and_the_queue_clears(desk, users):
 
     (row,) = told(users["operations"])
     assert row.kind == Kind.DECISION
-    assert row.title == f"Batch #{batch.pk} was rejected by checker by sup_carol"
+    assert row.title == f"Batch #{batch.pk} was rejected by sup_carol"
     assert row.detail == "wrong account" and row.url == f"/instructions/batches/{batch.pk}/"
     for checker in (users["supervisors"], users["supervisors2"]):
         assert told(checker)[0].read_at is not None, "decided: it no longer awaits anyone"
