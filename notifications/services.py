@@ -256,6 +256,7 @@ def post_webhook(text: str) -> bool:
     except httpx.HTTPError as exc:
         logger.warning("notification webhook failed (%s): %s", type(exc).__name__, exc)
         return False
+    logger.info("notification webhook took %r (%s)", text[:200], response.status_code)
     return True
 
 

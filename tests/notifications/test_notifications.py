@@ -37,6 +37,11 @@ def submitted(desk, users) -> Batch:
     return services.submit_for_approval(users["operations"], batch.pk)
 
 
+@pytest.fixture
+def admin_gail(db):
+    return make_user("admin_gail", "admins", is_staff=True)
+
+
 def told(user, kind: str | None = None) -> list[Notification]:
     rows = Notification.objects.filter(recipient=user)
     return list(rows.filter(kind=kind) if kind else rows)
@@ -67,6 +72,25 @@ def test_a_submission_tells_the_desks_checkers_and_nobody_else(desk, users):
     assert not told(elsewhere), "another desk's checker hears nothing"
     assert not told(users["operations"]), "the maker does not approve their own batch"
     assert not told(users["operations2"]) and not told(users["compliance"])
+
+
+def test_a_close_and_an_access_request_await_their_own_checkers(desk, users, admin_gail):
+    from access import services as access
+    from positions import services as positions
+    from positions.models import Position
+
+    stock = Position.objects.get(account=desk, symbol="AAPL")
+    close = positions.request_close(users["operations"], desk, position=stock, note="de-risk")
+    (row,) = told(users["supervisors"])
+    assert row.title == f"Close request #{close.pk} awaits your approval"
+    assert row.url == f"/positions/closes/{close.pk}/"
+
+    users["norole"].is_active = False
+    users["norole"].save()
+    request = access.request_reactivation(users["admins"], users["norole"].pk)
+    (row,) = told(admin_gail)
+    assert row.title == f"Access request #{request.pk} awaits your approval"
+    assert not told(users["admins"]), "not the administrator who asked"
 
 
 def test_a_checker_whose_access_the_maker_asked_for_is_not_asked(desk, users):
