@@ -38,7 +38,7 @@ def on_verification(sender: type[ChainVerification], instance: ChainVerification
         return
     try:
         with transaction.atomic():
-            services.announce_verification(instance.pk, instance.message)
+            services.announce_verification(instance.message)
     except Exception:
         logger.exception("notification of failed verification #%s not written", instance.pk)
 

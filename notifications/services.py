@@ -157,16 +157,13 @@ def announce(
         notify(event, User.objects.filter(pk__in=desk | {maker_id}, is_active=True))
 
 
-def announce_verification(verification_id: int, message: str) -> None:
-    """The audit chain's verification failed: compliance and administrators hear of it, once."""
+def announce_verification(message: str) -> None:
+    """The audit chain's verification (or its checkpoint) failed: compliance and administrators hear
+    of it; failures that repeat (a checkpoint every few minutes) fold into one message."""
     event = Event(
-        Kind.CHAIN,
-        f"verification:{verification_id}",
-        "The audit chain's verification failed",
-        reverse("audit:verification"),
-        message,
+        Kind.CHAIN, "chain", "The audit chain's verification failed", reverse("audit:verification"), message
     )
-    notify(event, queries.people_in_roles([roles.COMPLIANCE, roles.ADMINS]), once=True)
+    notify(event, queries.people_in_roles([roles.COMPLIANCE, roles.ADMINS]))
 
 
 # --- what nobody announces: the watcher ---------------------------------------------------------------

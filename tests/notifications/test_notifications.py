@@ -134,17 +134,17 @@ def test_a_failed_submission_tells_the_maker_and_the_desks_checkers(desk, users,
 
 def test_a_failed_chain_verification_tells_compliance_and_administrators(users):
     now = timezone.now()
-    check = ChainVerification.objects.create(
-        started_at=now, finished_at=now, ok=False, message="row 7 altered"
-    )
-    check.save()  # saved again: told once
+    ChainVerification.objects.create(started_at=now, finished_at=now, ok=True)
+    ChainVerification.objects.create(started_at=now, finished_at=None)  # still running
+    assert not Notification.objects.exists()
+    ChainVerification.objects.create(started_at=now, finished_at=now, ok=False, message="row 7 altered")
+    ChainVerification.objects.create(started_at=now, finished_at=now, ok=False, message="row 8 altered")
 
     for person in (users["compliance"], users["admins"], users["superuser"]):
         (row,) = told(person)
-        assert row.kind == Kind.CHAIN and row.detail == "row 7 altered" and row.url == "/audit/verification/"
+        assert row.kind == Kind.CHAIN and row.url == "/audit/verification/"
+        assert row.count == 2 and row.detail == "row 8 altered", "repeats fold into one message"
     assert not told(users["operations"]) and not told(users["supervisors"])
-    ChainVerification.objects.create(started_at=now, finished_at=now, ok=True)
-    assert Notification.objects.count() == 3
 
 
 # --- the watcher ------------------------------------------------------------------------------------
