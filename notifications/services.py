@@ -176,11 +176,13 @@ def watch() -> int:
     Notification.objects.filter(read_at__lt=timezone.now() - KEEP_READ).delete()
     told = 0
     desk = [roles.DRAFT_REQUESTS, roles.APPROVE_REQUESTS]
-    for batch, cutoff in queries.expiring_batches(clock.now()):
+    now = clock.now()
+    for batch, cutoff in queries.expiring_batches(now):
+        minutes = max(1, round((cutoff - now).total_seconds() / 60))
         event = Event(
             Kind.EXPIRING,
             f"batch:{batch.pk}",
-            f"Batch #{batch.pk} expires at {cutoff:%H:%M} ET unless it is approved and sent",
+            f"Batch #{batch.pk} expires in {minutes} min ({cutoff:%H:%M} ET) unless it is approved and sent",
             subject_url("batch", batch.pk) or "",
             f"It is {batch.get_status_display().lower()} on account {batch.account.number}.",
         )

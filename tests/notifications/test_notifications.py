@@ -162,7 +162,7 @@ def test_a_batch_about_to_expire_unapproved_is_told_once(desk, users, sandbox, s
     notifications.watch()
     for person in (users["operations"], users["operations2"], users["supervisors"]):
         (row,) = told(person, Kind.EXPIRING)
-        assert row.title == f"Batch #{batch.pk} expires at 16:30 ET unless it is approved and sent"
+        assert row.title == f"Batch #{batch.pk} expires in 20 min (16:30 ET) unless it is approved and sent"
         assert row.count == 1
     clock.clear_cache()
 
