@@ -95,7 +95,7 @@ def _notify(event: Event, recipients: Mapping[int, User], once: bool) -> list[No
                 first_at=now,
                 last_at=now,
                 in_app=channels.in_app,
-                email_wanted=channels.email,
+                email_wanted=channels.email and bool(recipients[pk].email),
             )
         )
     if folded:

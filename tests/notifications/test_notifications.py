@@ -188,6 +188,8 @@ def test_a_stale_book_and_a_sync_that_keeps_failing_are_told_once(desk, users, s
 
 
 def test_repeats_fold_into_one_message_with_a_count(desk, users, settings):
+    users["supervisors"].email = "carol@example.com"
+    users["supervisors"].save()
     batch = submitted(desk, users)
     itm = option(desk, "AAPL", put_call="C")
     for quantity in (2, 1):  # each edit sends it back to the queue: the checker is told again
@@ -207,15 +209,22 @@ def test_repeats_fold_into_one_message_with_a_count(desk, users, settings):
 
 
 def test_preferences_choose_the_channels(desk, users):
-    checker, other = users["supervisors"], users["supervisors2"]
+    checker, other, third = users["supervisors"], users["supervisors2"], make_user("sup_jo", "supervisors")
+    Desk.objects.get(name="Floor").members.add(third)
+    for person, address in ((checker, "carol@example.com"), (other, "dan@example.com")):
+        person.email = address
+        person.save()
     Preference.objects.create(user=checker, kind=Kind.AWAITING_APPROVAL, in_app=True, email=False)
     Preference.objects.create(user=other, kind=Kind.AWAITING_APPROVAL, in_app=False, email=False)
+    Preference.objects.create(user=other, kind=Kind.DECISION, in_app=True, email=True)  # another kind
     submitted(desk, users)
 
     (row,) = told(checker)
     assert row.in_app and not row.email_wanted
     assert not told(other), "both channels off: not told at all"
-    assert not Job.objects.filter(task="notifications.deliver").exists(), "nobody wants an e-mail"
+    (row,) = told(third)
+    assert row.in_app and not row.email_wanted, "e-mail by default, but no address: the application only"
+    assert not Job.objects.filter(task="notifications.deliver").exists(), "nobody gets an e-mail"
 
 
 def test_the_preferences_page_saves_and_the_bell_counts(desk, users):
