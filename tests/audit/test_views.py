@@ -218,7 +218,10 @@ def test_detail_pretty_prints_and_escapes(compliance_client, monkeypatch) -> Non
     content = compliance_client.get(reverse("audit:detail", args=[entry.pk])).content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content and "<script>alert" not in content
     assert "{\n  &quot;a&quot;: " in content  # indented, keys sorted
-    assert "<pre>{\n  &quot;data&quot;: [\n    {\n      &quot;status&quot;: &quot;ACCEPTED&quot;" in content
+    assert (
+        '<pre tabindex="0">{\n  &quot;data&quot;: [\n    {\n      &quot;status&quot;: &quot;ACCEPTED&quot;'
+        in content
+    )
     assert f'href="{reverse("audit:detail", args=["77"])}"' in content
     assert entry.hash in content and entry.request_id in content
 
