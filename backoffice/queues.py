@@ -13,7 +13,7 @@ from typing import Any
 
 DESK = "desk"  # what a person is waiting on, against a deadline: submit, cancel, close, expiry
 SYNC = "sync"  # mirroring Clear Street: positions and instructions
-MAINTENANCE = "maintenance"  # the audit's verification and anchoring, health checks
+MAINTENANCE = "maintenance"  # the audit's verification and anchoring, health checks, notifications
 KINDS = (DESK, SYNC, MAINTENANCE)
 
 URGENCY: dict[str, str] = {
@@ -34,6 +34,10 @@ URGENCY: dict[str, str] = {
     "audit.checkpoint_chain": MAINTENANCE,
     "audit.resolve_interrupted_calls": MAINTENANCE,
     "backoffice.health_check": MAINTENANCE,
+    # Telling people (e-mail, webhook) must never hold a desk worker: a slow mail server waits here.
+    "notifications.deliver": MAINTENANCE,
+    "notifications.post_webhook": MAINTENANCE,
+    "notifications.watch": MAINTENANCE,
 }
 
 

@@ -468,6 +468,7 @@ INSTALLED_APPS += [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "access",
+    "notifications",
 ]
 # After sessions, auth and messages: django-otp marks verified sessions; an idle session ends before
 # anything else looks at it; a person who needs a second factor gets only the verify page until then.
@@ -536,6 +537,17 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "backoffice@localhost"
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 24 * 3600)
 # The site's address as people reach it, for links in e-mails sent outside a request.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+
+# Notifications (the bell, e-mail, an optional chat webhook): a repeat of the same kind about the same
+# object within this many seconds, while unread, adds to the earlier message's count.
+NOTIFICATIONS_FOLD_SECONDS = env_int("NOTIFICATIONS_FOLD_SECONDS", 3600)
+# A Slack-compatible incoming webhook ({"text": ...}); empty: no webhook.
+NOTIFICATIONS_WEBHOOK_URL = os.environ.get("NOTIFICATIONS_WEBHOOK_URL", "")
+NOTIFICATIONS_WEBHOOK_TIMEOUT_SECONDS = env_int("NOTIFICATIONS_WEBHOOK_TIMEOUT_SECONDS", 5)
+# This many failed syncs in a row of one account tell its desk.
+NOTIFICATIONS_SYNC_FAILURES = env_int("NOTIFICATIONS_SYNC_FAILURES", 3)
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("notifications.context.bell")  # type: ignore[index]
+CELERY_BEAT_SCHEDULE["notifications-watch"] = {"task": "notifications.watch", "schedule": 60.0}
 
 # Single sign-on (OpenID Connect, mozilla-django-oidc). On when a client id is set; local accounts stay
 # for break-glass use. Roles and desks come from the provider's claims through the two maps.

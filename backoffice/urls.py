@@ -29,6 +29,7 @@ urlpatterns = [
     path("instructions/", include("instructions.urls")),
     path("audit/", include("backoffice.audit.urls")),
     path("views/", include("backoffice.savedviews.urls")),
+    path("notifications/", include("notifications.urls")),
     path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from backoffice import locks, roles
@@ -95,6 +96,11 @@ def sponsored_by(user_id: int, maker_id: int) -> bool:
 
 
 R = TypeVar("R", bound=models.Model)
+
+# Sent after every recorded move or decision, inside the mover's transaction (sender: the request's
+# model; workflow, request, from_state, to_state, action, reason). Who must hear of it is an app's concern
+# (``notifications`` listens), so the kernel only announces; a receiver must never raise.
+recorded = Signal()
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,15 @@ class Workflow(Generic[R]):
             before=before,
             after=self.snapshot(request),
         )
+        recorded.send(
+            self.model,
+            workflow=self,
+            request=request,
+            from_state=current,
+            to_state=to,
+            action=action,
+            reason=reason,
+        )
 
     def record(
         self, request: R, *, actor: Actor, action: str, reason: str = "", before: dict[str, Any] | None = None
@@ -212,6 +227,15 @@ class Workflow(Generic[R]):
             reason=reason,
             before=before,
             after=self.snapshot(request),
+        )
+        recorded.send(
+            self.model,
+            workflow=self,
+            request=request,
+            from_state=before.get("status") if before else None,
+            to_state=self.status(request),
+            action=action,
+            reason=reason,
         )
 
     def calls_made_for(self, request: R, celery_task_id: str | None) -> AbstractContextManager[Any]:

@@ -175,6 +175,13 @@ ACCESS: dict[str, Rule] = {
     "api:close-request-withdraw": Rule(MAKERS, **MISSING_ACTION),
     "api:audit-entry-list": Rule(AUDIT, anonymous="401"),
     "api:audit-entry-detail": Rule(AUDIT, anonymous="401", ok_statuses=(200, 404)),
+    # Notifications: everyone reads and marks their own (another's, or one that is not there: 404).
+    "notifications:list": Rule(EVERYONE),
+    "notifications:read": Rule(
+        EVERYONE, method="post", ok_statuses=(404,), sample=lambda o: {"pk": 999_999_999}
+    ),
+    "notifications:read_all": Rule(EVERYONE, method="post", ok_statuses=(302,)),
+    "notifications:preferences": Rule(EVERYONE, method="post", ok_statuses=(302,)),
     # Signing in, passwords, second factor: everyone for themselves.
     "password_change": Rule(EVERYONE),
     "password_reset": Rule(EVERYONE, anonymous="public"),

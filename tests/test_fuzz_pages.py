@@ -121,6 +121,7 @@ def form_fields() -> list[str]:
     import backoffice.audit.forms
     import instructions.forms
     import positions.forms
+    from notifications.forms import PreferencesForm
 
     names = {"reason", "note", "code", "password", "csrfmiddlewaretoken"}
     for module in (access.forms, backoffice.audit.forms, instructions.forms, positions.forms):
@@ -129,6 +130,8 @@ def form_fields() -> list[str]:
                 names.update(item.base_fields)
     rows = {"rows-TOTAL_FORMS", "rows-INITIAL_FORMS", "rows-MAX_NUM_FORMS"}
     rows |= {f"rows-{n}-{field}" for n in (0, 1) for field in instructions.forms.BatchRowForm.base_fields}
+    # A form whose fields are made per kind of notification.
+    names.update(PreferencesForm(current={}).fields)
     return sorted(names | rows)
 
 

@@ -1,22 +1,21 @@
-"""Fixtures of the identity tests: a second administrator, second-factor helpers, a real SMTP server."""
+"""Fixtures of the identity tests: a second administrator, second-factor helpers, a real SMTP server
+(``tests.fixtures.smtp``)."""
 
 from __future__ import annotations
 
 import itertools
-import socket
 import time
-from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import Message
 
 import pytest
-from aiosmtpd.controller import Controller
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from backoffice import roles
 from backoffice.audit.models import AuditEntry
 from tests.conftest import make_user
+from tests.fixtures.smtp import body_of, smtp
+
+__all__ = ["body_of", "smtp"]
 
 _addresses = itertools.count(1)
 
@@ -54,43 +53,3 @@ def actions_about(subject_type: str, subject_id: object) -> list[str]:
         .order_by("id")
         .values_list("action", flat=True)
     )
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 Message accepted for delivery"
-
-    def wait_for(self, count: int = 1, timeout: float = 10) -> list[Message]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count:
-            assert time.monotonic() < deadline, "no e-mail arrived at the SMTP server"
-            time.sleep(0.05)
-        return self.messages
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[_Inbox]:
-    """A real SMTP server (aiosmtpd) on a free local port, and Django's SMTP backend pointed at it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = False
-    try:
-        yield inbox
-    finally:
-        controller.stop()
-
-
-def body_of(message: Message) -> str:
-    payload = message.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    return payload.decode()
