@@ -30,7 +30,7 @@ from instructions.queries.economics import Assessment, assess, pin_band, possibl
 from positions.models import Account, Position
 from positions.queries import PriceBook, UnderlyingPrice, next_expiration, price_book
 
-ROWS_PER_PAGE = 200  # rows of one group built and shown at a time
+ROWS_PER_PAGE = 100  # rows of one group built and shown at a time (a batch takes 500 at most)
 
 OUTCOME_CHOICES = [(o.value, o.label) for o in exercise.Outcome]
 MONEYNESS_CHOICES = [
@@ -164,6 +164,7 @@ class Group(Totals):
     account: Account | None = None
     price: UnderlyingPrice | None = None
     open: bool = False  # shown opened: it needs attention, or a person asked for it
+    asked: bool = False  # a person asked for its rows: they come with the page (else they load once shown)
     start: int = 0  # the first of its rows shown
     rows: list[WorksheetRow] = field(default_factory=list)
     pks: list[int] = field(default_factory=list)  # its rows (after the filters), in the sheet's order
@@ -305,11 +306,111 @@ def _drafted(accounts: set[int]) -> dict[tuple[int, str], list[BatchRow]]:
     return found
 
 
-def _moneyness(in_the_money: Decimal | None, pin: bool) -> set[str]:
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """What exercise by exception makes of a contract at today's price, held long or short: worked out
+    once per contract, however many accounts hold it."""
+
+    amount: Decimal | None  # in the money, per share
+    default: exercise.Outcome
+    label: str
+    pin: bool
+    moneyness: frozenset[str]
+
+
+def _terms(put_call: str | None, strike: Decimal | None, price: UnderlyingPrice | None, long: bool) -> _Terms:
+    amount = None
+    default = exercise.Outcome.UNKNOWN
+    if put_call is not None and strike is not None and price is not None:
+        amount = exercise.in_the_money_amount(put_call, strike, price.price)
+        default = exercise.default_outcome(Decimal(1 if long else -1), put_call, strike, price.price)
+    pin = amount is not None and abs(amount) <= pin_band()
+    return _Terms(amount, default, default.label, pin, _moneyness(amount, pin))
+
+
+def _moneyness(in_the_money: Decimal | None, pin: bool) -> frozenset[str]:
     if in_the_money is None:
-        return {"unpriced"}
-    kinds = {"itm" if in_the_money >= exercise.EXERCISE_BY_EXCEPTION_THRESHOLD else "otm"}
-    return kinds | {"pin"} if pin else kinds
+        return frozenset({"unpriced"})
+    kind = "itm" if exercise.is_in_the_money(in_the_money) else "otm"
+    return frozenset({kind, "pin"} if pin else {kind})
+
+
+def _kept(filters: RowFilters, terms: _Terms, parts: Parts | None, concerns: list[AttentionItem]) -> bool:
+    if filters.attention and not concerns:
+        return False
+    outcomes = [outcome for _, outcome, _ in parts] if parts is not None else [terms.default]
+    if filters.outcome and filters.outcome not in outcomes:
+        return False
+    return not filters.moneyness or filters.moneyness in terms.moneyness
+
+
+Quotes = dict[tuple[str | None, str | None], tuple[str, UnderlyingPrice | None]]
+
+
+def _sum_lines(
+    lines: list[tuple],
+    quotes: Quotes,
+    accounts: dict[int, Account],
+    in_flight: dict[tuple[int, str], list[Instruction]],
+    attention: dict[int, list[AttentionItem]],
+    filters: RowFilters,
+) -> dict[tuple[int, str], Group]:
+    """Every line the filters keep, summed into its account's group for its underlying. Thousands
+    of lines: a contract's terms are worked out once, a line without instructions adds its contracts
+    to one outcome, and only the few with instructions or attention take the longer way."""
+    prefix = filters.underlying.strip().upper()
+    groups: dict[tuple[int, str], Group] = {}
+    terms_of: dict[tuple, _Terms] = {}
+    for pk, account_pk, instrument_id, uid, root, symbol, put_call, strike, quantity in lines:
+        group_symbol, price = quotes[(uid, root)]
+        group_symbol = group_symbol or symbol
+        if prefix and not group_symbol.upper().startswith(prefix):
+            continue
+        long = quantity > 0
+        terms = terms_of.get((uid, root, put_call, strike, long))
+        if terms is None:
+            terms = terms_of[(uid, root, put_call, strike, long)] = _terms(put_call, strike, price, long)
+        live = in_flight.get((account_pk, instrument_id))
+        parts = outcome_parts(quantity, terms.default, terms.amount, live) if live else None
+        concerns = (
+            [i for i in attention[account_pk] if i.concerns(account_pk, instrument_id)]
+            if account_pk in attention
+            else []
+        )
+        if filters.active and not _kept(filters, terms, parts, concerns):
+            continue
+        group = groups.get((account_pk, group_symbol))
+        if group is None:
+            group = groups[(account_pk, group_symbol)] = Group(
+                underlying=group_symbol, account=accounts[account_pk], price=price
+            )
+        contracts = abs(int(quantity))
+        group.positions += 1
+        group.pks.append(pk)
+        if long:
+            group.contracts_long += contracts
+            if terms.default == exercise.Outcome.EXERCISED:
+                group.value_in_the_money += exercise.value_at_stake(contracts, terms.amount) or 0
+        else:
+            group.contracts_short += contracts
+        if parts is None:
+            group.outcomes[terms.label] = group.outcomes.get(terms.label, 0) + contracts
+        else:
+            for n, outcome, _ in parts:
+                group.outcomes[outcome.label] = group.outcomes.get(outcome.label, 0) + n
+            if long and put_call is not None and strike is not None:
+                group.against_the_money += any(
+                    exercise.is_contrary(i.instruction_type, put_call, strike, price.price if price else None)
+                    for i in live or ()
+                )
+        group.pin_risk += terms.pin
+        group.unpriced += price is None
+        if concerns:
+            group.attention += 1
+            group.failed_dne += any(
+                item.severity == RED and instrument_id in item.dne_instrument_ids for item in concerns
+            )
+    return groups
 
 
 def worksheet(
@@ -326,9 +427,9 @@ def worksheet(
     """Every option position of the viewer's desks expiring on ``day`` (default: their book's next
     expiration), long and short, summed per account and underlying, narrowed by ``filters``.
 
-    Rows are built for the groups that need attention and for ``underlying`` (in every account, or
-    in account number ``group_account`` only), ``ROWS_PER_PAGE`` of each from ``start``; none
-    without ``build_rows`` (the head alone)."""
+    Rows are built for ``underlying`` only (in every account, or in account number ``group_account``),
+    ``ROWS_PER_PAGE`` of each group from ``start``; none without ``build_rows`` (the head alone).
+    Groups that need attention are shown opened: a browser loads their rows at once."""
     filters = filters or RowFilters()
     business_date = clock.business_date()
     now = clock.market_now()
@@ -354,62 +455,12 @@ def worksheet(
         by_account[item.account_pk].append(item)
     in_flight = _in_flight(account_pks, keys)
     accounts = Account.objects.in_bulk(account_pks)
-    band = pin_band()
     # Per underlying: its symbol on the sheet and its price, worked out once.
-    quotes: dict[tuple[str | None, str | None], tuple[str, UnderlyingPrice | None]] = {}
+    quotes: Quotes = {}
     for key, stand_in in stand_ins.items():
         assert prices is not None
         quotes[key] = (prices.underlying_symbol(stand_in), prices.price_for(stand_in))
-    prefix = filters.underlying.strip().upper()
-    groups: dict[tuple[int, str], Group] = {}
-    for pk, account_pk, instrument_id, uid, root, symbol, put_call, strike, quantity in lines:
-        group_symbol, price = quotes[(uid, root)]
-        group_symbol = group_symbol or symbol
-        if prefix and not group_symbol.upper().startswith(prefix):
-            continue
-        amount: Decimal | None = None
-        default = exercise.Outcome.UNKNOWN
-        if put_call is not None and strike is not None and price is not None:
-            amount = exercise.in_the_money_amount(put_call, strike, price.price)
-            default = exercise.default_outcome(quantity, put_call, strike, price.price)
-        pin = amount is not None and abs(amount) <= band
-        live = in_flight.get((account_pk, instrument_id), [])
-        parts = outcome_parts(quantity, default, amount, live)
-        concerns = [i for i in by_account.get(account_pk, ()) if i.concerns(account_pk, instrument_id)]
-        if filters.attention and not concerns:
-            continue
-        if filters.outcome and all(outcome.value != filters.outcome for _, outcome, _ in parts):
-            continue
-        if filters.moneyness and filters.moneyness not in _moneyness(amount, pin):
-            continue
-        group = groups.get((account_pk, group_symbol))
-        if group is None:
-            group = groups[(account_pk, group_symbol)] = Group(
-                underlying=group_symbol, account=accounts[account_pk], price=price
-            )
-        group.positions += 1
-        group.pks.append(pk)
-        if quantity > 0:
-            group.contracts_long += int(quantity)
-            stake = exercise.value_at_stake(int(quantity), amount)
-            if default == exercise.Outcome.EXERCISED and stake:
-                group.value_in_the_money += stake
-        else:
-            group.contracts_short -= int(quantity)
-        for contracts, outcome, _ in parts:
-            group.outcomes[outcome.label] = group.outcomes.get(outcome.label, 0) + contracts
-        group.pin_risk += pin
-        group.unpriced += price is None
-        if concerns:
-            group.attention += 1
-            group.failed_dne += any(
-                item.severity == RED and instrument_id in item.dne_instrument_ids for item in concerns
-            )
-        if put_call is not None and strike is not None and quantity > 0:
-            group.against_the_money += any(
-                exercise.is_contrary(i.instruction_type, put_call, strike, price.price if price else None)
-                for i in live
-            )
+    groups = _sum_lines(lines, quotes, accounts, in_flight, by_account, filters)
     sheet_totals = Totals()
     sections: dict[int, AccountGroup] = {}
     for (account_pk, group_symbol), group in groups.items():
@@ -420,12 +471,13 @@ def worksheet(
         section.absorb(group)
         sheet_totals.absorb(group)
         asked = group_symbol == underlying and group_account in (None, accounts[account_pk].number)
+        group.asked = asked
         group.open = asked or bool(group.attention)
         group.start = min(max(start, 0), max(group.positions - 1, 0)) if asked else 0
     ordered = sorted(sections.values(), key=lambda section: section.account.number if section.account else 0)
     for section in ordered:
         section.groups.sort(key=lambda group: (-group.attention, group.underlying))
-    opened = [group for group in groups.values() if group.open]
+    opened = [group for group in groups.values() if group.asked]
     if opened and build_rows and prices is not None:
         _build_rows(opened, prices, in_flight, by_account, now, business_date, expired)
     return Worksheet(
