@@ -4,6 +4,7 @@ does not grow with the rows."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections import Counter
 from datetime import date
@@ -11,11 +12,9 @@ from datetime import date
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 
 from instructions import exercise, services
 from instructions.models import Batch
-import importlib
 from positions.models import Account, Desk, Position
 from tests.conftest import make_user
 from tests.fixtures.desk import option
@@ -29,9 +28,7 @@ URL = "/instructions/worksheet/"
 
 def rows_of(client, account: int, underlying: str, **params) -> tuple[str, list]:
     """A group's rows as the page loads them when it is opened: the fragment's HTML and its rows."""
-    response = client.get(
-        URL, {"part": "rows", "underlying": underlying, "group_account": account, **params}
-    )
+    response = client.get(URL, {"part": "rows", "underlying": underlying, "group_account": account, **params})
     assert response.status_code == 200
     return response.content.decode(), response.context["sheet"].rows
 
@@ -99,7 +96,7 @@ def test_grouped_by_account_then_underlying_with_totals_that_match_the_rows(clie
 def test_against_the_money_and_failed_dnes_are_counted_per_group_and_open_it(
     client, users, desk, sandbox, settings
 ):
-    itm, batch = failed_dne(users, desk, sandbox, settings)
+    failed_dne(users, desk, sandbox, settings)
     contrary = option(desk, "MSFT", put_call="P")
     live = services.create_batch(
         users["operations"], desk, [services.RowSpec(contrary.pk, "CONTRARY_EXERCISE", 1, "client view")]
@@ -192,7 +189,7 @@ def test_a_large_group_is_shown_a_page_at_a_time(client, users, desk, monkeypatc
     client.force_login(users["operations"])
     html, rows = rows_of(client, other.number, "ZZZ")
     assert [r.position.strike for r in rows] == [100, 101]
-    assert "Rows 1–2 of 5" in html and "start=2" in html
+    assert "Rows 1 to 2 of 5" in html and "start=2" in html
     html, rows = rows_of(client, other.number, "ZZZ", start=4)
     assert [r.position.strike for r in rows] == [104] and "start=2" in html, "a link back"
 
