@@ -14,6 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
+
+from django.utils.text import slugify
 
 from backoffice import clock
 from backoffice.roles import AnyUser
@@ -169,9 +172,10 @@ class Group(Totals):
     rows: list[WorksheetRow] = field(default_factory=list)
     pks: list[int] = field(default_factory=list)  # its rows (after the filters), in the sheet's order
 
-    @property
-    def key(self) -> str:
-        return f"{self.account.number if self.account else ''}-{self.underlying}"
+    @cached_property
+    def anchor(self) -> str:
+        """The id of its line on the page, which its links return to."""
+        return "group-" + slugify(f"{self.account.number if self.account else ''}-{self.underlying}")
 
     @property
     def more(self) -> int:
@@ -359,6 +363,8 @@ def _sum_lines(
     of lines: a contract's terms are worked out once, a line without instructions adds its contracts
     to one outcome, and only the few with instructions or attention take the longer way."""
     prefix = filters.underlying.strip().upper()
+    filtered = filters.active
+    exercised = exercise.Outcome.EXERCISED
     groups: dict[tuple[int, str], Group] = {}
     terms_of: dict[tuple, _Terms] = {}
     for pk, account_pk, instrument_id, uid, root, symbol, put_call, strike, quantity in lines:
@@ -377,7 +383,7 @@ def _sum_lines(
             if account_pk in attention
             else []
         )
-        if filters.active and not _kept(filters, terms, parts, concerns):
+        if filtered and not _kept(filters, terms, parts, concerns):
             continue
         group = groups.get((account_pk, group_symbol))
         if group is None:
@@ -389,7 +395,7 @@ def _sum_lines(
         group.pks.append(pk)
         if long:
             group.contracts_long += contracts
-            if terms.default == exercise.Outcome.EXERCISED:
+            if terms.default is exercised:
                 group.value_in_the_money += exercise.value_at_stake(contracts, terms.amount) or 0
         else:
             group.contracts_short += contracts
