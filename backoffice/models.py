@@ -156,3 +156,32 @@ class AccessRequest(FourEyesRequest):
 
     def __str__(self) -> str:
         return f"access request #{self.pk} ({self.get_kind_display()}, {self.status})"
+
+
+class SavedView(models.Model):
+    """A person's named filters on a page (the book, the worksheet), kept as the page's query string;
+    at most one per page is their default, applied when they open the page with no query. Nobody
+    else sees them (``backoffice.savedviews``)."""
+
+    class Page(models.TextChoices):
+        BOOK = "book", "Positions"
+        WORKSHEET = "worksheet", "Expiration worksheet"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    page = models.CharField(max_length=16, choices=Page.choices)
+    name = models.CharField(max_length=60)
+    query = models.CharField(max_length=1000, blank=True, help_text="The page's query string, without '?'")
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["page", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "page", "name"], name="saved_view_name_per_page"),
+            models.UniqueConstraint(
+                fields=["user", "page"], condition=Q(is_default=True), name="saved_view_one_default_per_page"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.page} · {self.name}"

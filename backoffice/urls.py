@@ -28,6 +28,7 @@ urlpatterns = [
     path("positions/", include((positions_with_detail, "positions"))),
     path("instructions/", include("instructions.urls")),
     path("audit/", include("backoffice.audit.urls")),
+    path("views/", include("backoffice.savedviews.urls")),
     path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

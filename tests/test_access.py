@@ -54,6 +54,11 @@ ACCESS: dict[str, Rule] = {
     # Signed-in people are sent on from the login page; anonymous visitors see it.
     "login": Rule(frozenset(), anonymous="public"),
     "logout": Rule(EVERYONE, method="post", ok_statuses=(302,)),
+    # Saved views are each person's own (an unknown one is a message); every answer goes back to a page.
+    "saved_views:save": Rule(EVERYONE, method="post", ok_statuses=(302,)),
+    "saved_views:apply": Rule(EVERYONE, ok_statuses=(302,)),
+    "saved_views:default": Rule(EVERYONE, method="post", ok_statuses=(302,)),
+    "saved_views:delete": Rule(EVERYONE, method="post", ok_statuses=(302,)),
     # Compliance pages.
     "audit:list": Rule(AUDIT),
     "audit:export": Rule(AUDIT),

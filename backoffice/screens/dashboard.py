@@ -12,6 +12,7 @@ from backoffice import roles
 from backoffice.audit.queries import latest_verification
 from backoffice.health import run_checks
 from backoffice.roles import AnyUser
+from backoffice.screens.dashboard_charts import charts
 from instructions import calendar
 from instructions import queries as instruction_queries
 from positions import queries as position_queries
@@ -47,4 +48,8 @@ def summary(user: AnyUser) -> dict[str, Any]:
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard.html", {"checks": run_checks(), "cards": summary(request.user)})
+    return render(
+        request,
+        "dashboard.html",
+        {"checks": run_checks(), "cards": summary(request.user), "dashboard_charts": charts(request.user)},
+    )
