@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from instructions import queries
 from instructions.models import InstructionType
 from instructions.services import RowSpec
 from positions.forms import offer_accounts
@@ -55,7 +56,27 @@ class ReasonForm(forms.Form):
 class WorksheetForm(forms.Form):
     day = forms.DateField(required=False, label="Expiration", widget=forms.DateInput(attrs={"type": "date"}))
     account = forms.ChoiceField(required=False, label="Account")
+    q = forms.CharField(required=False, max_length=32, label="Underlying")
+    outcome = forms.ChoiceField(
+        required=False, choices=[("", "Any outcome"), *queries.OUTCOME_CHOICES], label="Outcome now"
+    )
+    moneyness = forms.ChoiceField(
+        required=False, choices=[("", "Any"), *queries.MONEYNESS_CHOICES], label="Moneyness"
+    )
+    attention = forms.BooleanField(required=False, label="Needs attention only")
+    # Which group's rows to show opened (without scripts, a group's link reloads the page so).
     underlying = forms.CharField(required=False, max_length=32, widget=forms.HiddenInput)
+    group_account = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    start = forms.IntegerField(required=False, min_value=0, max_value=10**7, widget=forms.HiddenInput)
+
+    def filters(self) -> queries.RowFilters:
+        data = self.cleaned_data
+        return queries.RowFilters(
+            underlying=data.get("q") or "",
+            outcome=data.get("outcome") or "",
+            moneyness=data.get("moneyness") or "",
+            attention=bool(data.get("attention")),
+        )
 
     def __init__(self, *args: Any, accounts: list[Account], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -511,25 +511,44 @@ def cancel_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
 # --- the expiration worksheet --------------------------------------------------------------------
 
 
-WORKSHEET_PARTS = {"head": "instructions/_worksheet_head.html", "rows": "instructions/_worksheet_rows.html"}
+WORKSHEET_PARTS = {"head": "instructions/_worksheet_head.html", "rows": "instructions/_worksheet_groups.html"}
 
 
 @view_book
 @require_GET
 def worksheet(request: HttpRequest) -> HttpResponse:
-    """The whole sheet, or one of its live parts (``part=head``; ``part=rows&underlying=X``)."""
+    """The whole sheet, or one of its live parts: ``part=head``, or ``part=rows&underlying=X``
+    (``&group_account=N`` for one account's group, ``&start=K`` for its rows from the K-th)."""
     accounts = list(Account.objects.visible_to(request.user))
     form = WorksheetForm(request.GET or None, accounts=accounts)
     day = None
     account_ids: tuple[int, ...] = ()
     underlying = None
+    group_account = None
+    start = 0
+    filters = None
     if form.is_bound and form.is_valid():
         day = form.cleaned_data.get("day")
         account_ids = (int(form.cleaned_data["account"]),) if form.cleaned_data.get("account") else ()
         underlying = form.cleaned_data.get("underlying") or None
-    sheet = queries.worksheet(request.user, day, account_ids, underlying=underlying)
+        group_account = form.cleaned_data.get("group_account")
+        start = form.cleaned_data.get("start") or 0
+        filters = form.filters()
+    part = WORKSHEET_PARTS.get(request.GET.get("part", ""))
+    if part and group_account is not None and not account_ids:
+        account_ids = (group_account,)  # one account's group: the other accounts need not be read
+    sheet = queries.worksheet(
+        request.user,
+        day,
+        account_ids,
+        underlying=underlying,
+        group_account=group_account,
+        start=start,
+        filters=filters,
+        build_rows=part != WORKSHEET_PARTS["head"],
+    )
     query = request.GET.copy()
-    for name in ("underlying", "part"):
+    for name in ("underlying", "group_account", "start", "part"):
         query.pop(name, None)
     if sheet.day is not None:
         query["day"] = sheet.day.isoformat()
@@ -537,11 +556,10 @@ def worksheet(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "sheet": sheet,
-        "rows": sheet.rows,
+        "groups": [group for group in sheet.groups if group.open] if part else [],
         "instruction_types": InstructionType.choices,
         "query": query.urlencode(),
         "head_url": f"{base}&part=head",
         "rows_url": f"{base}&part=rows",
     }
-    part = WORKSHEET_PARTS.get(request.GET.get("part", ""))
     return render(request, part or "instructions/worksheet.html", context)

@@ -52,11 +52,23 @@ from instructions.queries.mirror import (
     request_ids_on,
     timeline,
 )
-from instructions.queries.worksheet import Group, Worksheet, WorksheetRow, worksheet
+from instructions.queries.worksheet import (
+    MONEYNESS_CHOICES,
+    OUTCOME_CHOICES,
+    AccountGroup,
+    Group,
+    RowFilters,
+    Worksheet,
+    WorksheetRow,
+    worksheet,
+)
 
 __all__ = [
     "AMBER",
+    "MONEYNESS_CHOICES",
+    "OUTCOME_CHOICES",
     "RED",
+    "AccountGroup",
     "Assessment",
     "AttentionItem",
     "AwaitingChecker",
@@ -64,6 +76,7 @@ __all__ = [
     "Group",
     "MakerSummary",
     "PositionDrift",
+    "RowFilters",
     "RowReview",
     "TimelineEvent",
     "WaitingBatch",

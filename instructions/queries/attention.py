@@ -17,7 +17,7 @@ from django.db.models import Count, Q
 from backoffice import clock
 from backoffice.roles import AnyUser
 from instructions import calendar
-from instructions.models import Batch, BatchRow, CancelRequest, InstructionStatus
+from instructions.models import Batch, BatchRow, CancelRequest, InstructionStatus, InstructionType
 from instructions.queries.economics import assess
 from positions.models import CloseRequest
 from positions.queries import close_attention, closes_needing_attention, price_book
@@ -38,6 +38,7 @@ class AttentionItem:
     deadline: datetime | None = None
     instrument_ids: frozenset[str] = field(default_factory=frozenset)
     can_acknowledge: bool = True
+    dne_instrument_ids: frozenset[str] = field(default_factory=frozenset)  # its do-not-exercise rows
 
     @property
     def url_name(self) -> str:
@@ -85,6 +86,9 @@ def _batch_item(batch: Batch, now: datetime, warnings: bool) -> AttentionItem | 
         "account_pk": batch.account_id,
         "account_number": batch.account.number,
         "instrument_ids": keys,
+        "dne_instrument_ids": frozenset(
+            row.instrument_id for row in rows if row.instruction_type == InstructionType.DO_NOT_EXERCISE
+        ),
     }
     unknown = [row for row in rows if row.status == InstructionStatus.UNKNOWN]
     rejected = [

@@ -49,8 +49,10 @@ async function syncClock() {
 }
 
 // --- Live regions: <div data-refresh-url="..." data-refresh-seconds="15"> --------------------------
-// Swapped for the server's fresh copy, keeping the boxes a person has ticked.
+// Swapped for the server's fresh copy, keeping the boxes a person has ticked; not while the focus is
+// inside it (the next interval catches up).
 async function refresh(region) {
+  if (region.contains(document.activeElement) && document.activeElement !== region) return; // keep a keyboard user's place
   try {
     const answer = await fetch(region.dataset.refreshUrl, { credentials: "same-origin" });
     if (!answer.ok) return;
@@ -79,21 +81,6 @@ function watch(region) {
     setInterval(() => refresh(region), seconds * 1000);
   }
 }
-
-// --- Worksheet groups: <details data-rows-url> load their rows when first opened -----------------
-document.addEventListener(
-  "toggle",
-  (event) => {
-    const group = event.target;
-    if (!(group instanceof HTMLDetailsElement) || !group.open || !group.dataset.rowsUrl) return;
-    const rows = group.querySelector("[data-rows]");
-    if (rows && !rows.dataset.refreshUrl) {
-      rows.dataset.refreshUrl = group.dataset.rowsUrl;
-      refresh(rows).then(() => watch(rows));
-    }
-  },
-  true
-);
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-refresh-url]").forEach(watch);
