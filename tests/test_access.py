@@ -56,7 +56,7 @@ ACCESS: dict[str, Rule] = {
     "logout": Rule(EVERYONE, method="post", ok_statuses=(302,)),
     # Compliance pages.
     "audit:list": Rule(AUDIT),
-    "audit:export": Rule(AUDIT),
+    "audit:export": Rule(AUDIT, sample=lambda o: {"fmt": "xlsx"}),
     "audit:verification": Rule(AUDIT),
     "audit:verify_now": Rule(AUDIT, method="post", ok_statuses=(302,)),
     "audit:detail": Rule(AUDIT, ok_statuses=(200, 404)),
@@ -107,6 +107,15 @@ ACCESS: dict[str, Rule] = {
         MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["cancel"].pk}
     ),
     "instructions:worksheet": Rule(BOOK),
+    # Every list's export: whoever reads the list, in either format.
+    **{
+        f"instructions:{name}_export": Rule(BOOK, sample=lambda o: {"fmt": "xlsx"})
+        for name in ("batches", "batch_rows", "attention", "instructions", "cancels", "worksheet")
+    },
+    **{
+        f"positions:{name}_export": Rule(BOOK, sample=lambda o: {"fmt": "csv"})
+        for name in ("book", "closes", "close_orders", "sync_runs")
+    },
     # The book and close requests.
     "positions:list": Rule(BOOK),
     "positions:detail": Rule(BOOK, sample=lambda o: {"pk": o["position"].pk}),

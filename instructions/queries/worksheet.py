@@ -186,9 +186,11 @@ def worksheet(
     account_ids: tuple[int, ...] = (),
     *,
     underlying: str | None = None,
+    every_row: bool = False,
 ) -> Worksheet:
     """Every option position of the viewer's desks expiring on ``day`` (default: their book's next
-    expiration), long and short, summed per underlying; the rows of ``underlying`` when it is given."""
+    expiration), long and short, summed per underlying; the rows of ``underlying`` when it is given,
+    of every underlying with ``every_row`` (the export)."""
     business_date = clock.business_date()
     now = clock.market_now()
     day = day or next_expiration(viewer, account_ids)
@@ -237,7 +239,7 @@ def worksheet(
         if row.is_long and assessment.default == exercise.Outcome.EXERCISED and assessment.value_at_stake:
             group.value_in_the_money += assessment.value_at_stake
         unpriced += assessment.price is None
-        if underlying is not None and symbol == underlying:
+        if every_row or (underlying is not None and symbol == underlying):
             rows.append(row)
     if rows:
         assert prices is not None
