@@ -32,6 +32,8 @@ CONTENT_TYPES = {
 }
 # What a spreadsheet reads as the start of a formula (or of a DDE payload, after a tab or CR).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# What one XLSX sheet holds below its header row.
+XLSX_MAX_ROWS = 1_048_575
 # How many rows a server-side cursor brings over at a time: memory stays flat however long the list.
 CHUNK_SIZE = 2000
 
@@ -106,6 +108,10 @@ def file_name(what: str, fmt: str, at: dt.datetime | None = None) -> str:
     return f"{safe}-{moment:%Y-%m-%dT%H%MZ}.{fmt}"
 
 
+class TooManyRows(Exception):
+    """More rows than a spreadsheet's sheet holds."""
+
+
 class _Echo:
     """A file that hands back what is written, so ``csv.writer`` can feed a streaming response."""
 
@@ -138,6 +144,8 @@ def write_xlsx(path: str, title: str, columns: Sequence[Column[Row]], rows: Iter
         sheet.write_string(0, col, column.header, bold)
     count = 0
     for count, row in enumerate(rows, start=1):
+        if count > XLSX_MAX_ROWS:
+            raise TooManyRows(f"More than {XLSX_MAX_ROWS:,} rows: a spreadsheet's sheet cannot hold them.")
         for col, column in enumerate(columns):
             value = column.value(row)
             # Each type written by its own method: ``write`` would guess, and take "=..." for a formula.
@@ -167,7 +175,7 @@ def export(
     columns: Sequence[Column[Row]],
     rows: Iterable[Row],
     filters: Mapping[str, Any],
-) -> StreamingHttpResponse | FileResponse:
+) -> StreamingHttpResponse | FileResponse | HttpResponse:
     """The file for one list, in ``fmt`` (one of ``FORMATS``; the URL refuses any other).
 
     ``what`` names the list (``book``), ``about`` narrows it for the file's name (an account, a
@@ -190,6 +198,8 @@ def export(
         handle.close()
         count = write_xlsx(handle.name, what, columns, rows)
         stream = open(handle.name, "rb")  # noqa: SIM115 - the response closes it once sent
+    except TooManyRows as too_many:
+        return refused(request, {"__all__": [f"{too_many} Export CSV, or narrow the filters."]})
     finally:
         os.unlink(handle.name)  # the open file stays readable until the response closes it
     _record(request, what, fmt, filename, recorded, rows=count)

@@ -248,3 +248,9 @@ def test_list_pages_link_their_export_with_the_query(floor) -> None:
         ("instructions:worksheet", "instructions:worksheet_export"),
     ):
         assert reverse(export, args=["csv"]) in client.get(reverse(url_name)).content.decode(), url_name
+
+
+def test_more_rows_than_a_sheet_holds_is_a_400_pointing_to_csv(floor, monkeypatch) -> None:
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 1)
+    response = client_of(floor["checker"]).get(reverse("positions:book_export", args=["xlsx"]))
+    assert response.status_code == 400 and b"Export CSV" in response.content
