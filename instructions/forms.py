@@ -7,9 +7,9 @@ from typing import Any
 from django import forms
 
 from instructions import queries
-from instructions.models import InstructionType
+from instructions.models import Batch, InstructionType
 from instructions.services import RowSpec
-from positions.forms import offer_accounts
+from positions.forms import ExportFilterForm, offer_accounts
 from positions.models import Account
 
 
@@ -51,6 +51,28 @@ class ApproveForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label="Reason")
+
+
+class BatchExportForm(forms.Form):
+    """The batch list's tabs and status, as its export reads them; ``batch`` narrows to one batch."""
+
+    scope = forms.ChoiceField(required=False, choices=[("open", "Open"), ("mine", "Mine"), ("all", "All")])
+    status = forms.ChoiceField(required=False, choices=[("", "Any"), *Batch.Status.choices])
+    batch = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+    @property
+    def status_filter(self) -> str:
+        scope = self.cleaned_data.get("scope") or "open"
+        return "open" if scope == "open" else self.cleaned_data.get("status") or ""
+
+    @property
+    def mine(self) -> bool:
+        return self.cleaned_data.get("scope") == "mine"
+
+
+class InstructionExportForm(ExportFilterForm):
+    q = forms.CharField(required=False, max_length=32, label="Symbol")
+    live = forms.BooleanField(required=False, label="In flight only")
 
 
 class WorksheetForm(forms.Form):

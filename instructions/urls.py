@@ -1,11 +1,17 @@
 from django.urls import path
 
-from instructions import views
+from instructions import exports, views
 
 app_name = "instructions"
 
 urlpatterns = [
     path("", views.batch_list, name="batches"),
+    path("export.<export_format:fmt>", exports.batches, name="batches_export"),
+    path("batches/rows/export.<export_format:fmt>", exports.batch_rows, name="batch_rows_export"),
+    path("attention/export.<export_format:fmt>", exports.attention, name="attention_export"),
+    path("mirror/export.<export_format:fmt>", exports.instructions, name="instructions_export"),
+    path("cancels/export.<export_format:fmt>", exports.cancels, name="cancels_export"),
+    path("worksheet/export.<export_format:fmt>", exports.worksheet, name="worksheet_export"),
     path("batches/new/", views.batch_new, name="batch_new"),
     path("batches/<int:pk>/", views.batch_detail, name="batch_detail"),
     path("batches/<int:pk>/edit/", views.batch_edit, name="batch_edit"),

@@ -74,6 +74,31 @@ class BookFilterForm(forms.Form):
         return (self.cleaned_data.get("page_size") if self.is_bound else None) or 50
 
 
+class ExportFilterForm(forms.Form):
+    """The filters of a list's export beyond the page's own: an account of the viewer's desks, a status."""
+
+    account = forms.ChoiceField(required=False, label="Account")
+    status = forms.ChoiceField(required=False, label="Status")
+
+    def __init__(
+        self, *args: Any, accounts: list[Account], statuses: list[tuple[str, str]], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        offer_accounts(self, accounts)
+        choice = self.fields["status"]
+        assert isinstance(choice, forms.ChoiceField)
+        choice.choices = [("", "Any"), *statuses]
+
+    @property
+    def account_number(self) -> int | None:
+        account = self.cleaned_data.get("account")
+        return int(account) if account else None
+
+
+class CloseOrdersExportForm(ExportFilterForm):
+    close = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, label="Close request")
+
+
 class CloseRequestForm(forms.Form):
     cancel_orders = forms.BooleanField(
         required=False,

@@ -276,6 +276,45 @@ def recent_close_requests(viewer: AnyUser, limit: int = 50) -> QuerySet[CloseReq
     )
 
 
+def close_requests(
+    viewer: AnyUser, *, status: str = "", account_id: int | None = None
+) -> QuerySet[CloseRequest]:
+    """Every close request on the viewer's desks, newest first (the close list's export)."""
+    qs = CloseRequest.objects.visible_to(viewer).select_related("account", "requested_by", "decided_by")
+    if status:
+        qs = qs.filter(status=status)
+    if account_id is not None:
+        qs = qs.filter(account__number=account_id)
+    return qs.order_by("-requested_at", "-id")
+
+
+def close_orders(
+    viewer: AnyUser, *, close_id: int | None = None, account_id: int | None = None
+) -> QuerySet[Order]:
+    """The orders close requests made, on the viewer's desks, grouped by close, newest first."""
+    qs = (
+        Order.objects.visible_to(viewer)
+        .filter(close_request__isnull=False)
+        .select_related("account")
+        .defer("raw", "details")
+    )
+    if close_id is not None:
+        qs = qs.filter(close_request_id=close_id)
+    if account_id is not None:
+        qs = qs.filter(account__number=account_id)
+    return qs.order_by("-close_request_id", "created_at", "id")
+
+
+def all_sync_runs(viewer: AnyUser, *, account_id: int | None = None, status: str = "") -> QuerySet[SyncRun]:
+    """Syncs of the viewer's desks' accounts, newest first (an account's page shows its own)."""
+    qs = SyncRun.objects.visible_to(viewer).select_related("account", "requested_by").defer("skipped")
+    if account_id is not None:
+        qs = qs.filter(account__number=account_id)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-requested_at", "-id")
+
+
 def sync_runs(account: Account, limit: int = 100) -> QuerySet[SyncRun]:
     return (
         SyncRun.objects.filter(account=account)

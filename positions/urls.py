@@ -1,11 +1,15 @@
 from django.urls import path
 
-from positions import views
+from positions import exports, views
 
 # Included by the project's URL configuration in the "positions" namespace, beside the position's
 # own page (a screen composed with the instructions app: backoffice.screens.position).
 urlpatterns = [
     path("", views.book_list, name="list"),
+    path("export.<export_format:fmt>", exports.book, name="book_export"),
+    path("closes/export.<export_format:fmt>", exports.closes, name="closes_export"),
+    path("closes/orders/export.<export_format:fmt>", exports.close_orders, name="close_orders_export"),
+    path("sync/runs/export.<export_format:fmt>", exports.sync_runs, name="sync_runs_export"),
     path("<int:pk>/close/", views.request_close, name="request_close"),
     path("accounts/<int:account_id>/", views.account_detail, name="account_detail"),
     path("accounts/<int:account_id>/close-all/", views.request_close_all, name="request_close_all"),

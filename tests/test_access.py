@@ -61,7 +61,7 @@ ACCESS: dict[str, Rule] = {
     "saved_views:delete": Rule(EVERYONE, method="post", ok_statuses=(302,)),
     # Compliance pages.
     "audit:list": Rule(AUDIT),
-    "audit:export": Rule(AUDIT),
+    "audit:export": Rule(AUDIT, sample=lambda o: {"fmt": "xlsx"}),
     "audit:verification": Rule(AUDIT),
     "audit:verify_now": Rule(AUDIT, method="post", ok_statuses=(302,)),
     "audit:detail": Rule(AUDIT, ok_statuses=(200, 404)),
@@ -112,6 +112,15 @@ ACCESS: dict[str, Rule] = {
         MAKERS, method="post", ok_statuses=(302,), sample=lambda o: {"pk": o["cancel"].pk}
     ),
     "instructions:worksheet": Rule(BOOK),
+    # Every list's export: whoever reads the list, in either format.
+    **{
+        f"instructions:{name}_export": Rule(BOOK, sample=lambda o: {"fmt": "xlsx"})
+        for name in ("batches", "batch_rows", "attention", "instructions", "cancels", "worksheet")
+    },
+    **{
+        f"positions:{name}_export": Rule(BOOK, sample=lambda o: {"fmt": "csv"})
+        for name in ("book", "closes", "close_orders", "sync_runs")
+    },
     # The book and close requests.
     "positions:list": Rule(BOOK),
     "positions:detail": Rule(BOOK, sample=lambda o: {"pk": o["position"].pk}),
@@ -431,6 +440,8 @@ DESK_LISTS = (
     "api:cancel-request-list",
     "api:close-request-list",
 )
+# Every list's export, read as CSV (text, so the account number would show).
+DESK_EXPORTS = tuple(name for name in ACCESS if name.endswith(":export") or name.endswith("_export"))
 # API actions on desk B's objects: the object is not there for a desk A user.
 DESK_API_ACTIONS = {
     "api:batch-submit-for-approval": "batch",
@@ -480,6 +491,8 @@ def other_desk_reachable(client, objects: dict, role: str) -> list[str]:
             kwargs = rule.sample(objects)
             if not kwargs or kwargs.get("pk") == 999_999_999 or name.startswith("access:"):
                 continue
+            if name in DESK_EXPORTS:  # lists, not desk B's objects: read below
+                continue
         url = concrete(routes[name], kwargs)
         status = getattr(client, rule.method)(url).status_code
         allowed = role in rule.allowed
@@ -489,6 +502,10 @@ def other_desk_reachable(client, objects: dict, role: str) -> list[str]:
         response = client.get(concrete(routes[name], {}))
         if number in response.content.decode():
             found.append(f"GET {routes[name]} ({name}) lists account {number}")
+    for name in DESK_EXPORTS:
+        response = client.get(concrete(routes[name], {"fmt": "csv"}))
+        if response.status_code == 200 and number in b"".join(response.streaming_content).decode():
+            found.append(f"GET {routes[name]} ({name}) exports account {number}")
     response = client.post("/positions/sync/", {"account": number})
     if response.status_code == 202:
         found.append(f"POST /positions/sync/ queued a sync of {number}")

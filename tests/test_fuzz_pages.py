@@ -23,6 +23,7 @@ PARAMETERS = [
     "after",
     "batch",
     "before",
+    "close",
     "close_request",
     "code",
     "cursor",

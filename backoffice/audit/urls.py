@@ -6,7 +6,7 @@ app_name = "audit"
 
 urlpatterns = [
     path("", views.entry_list, name="list"),
-    path("export.csv", views.export_csv, name="export"),
+    path("export.<export_format:fmt>", views.export, name="export"),
     path("verification/", views.verification_status, name="verification"),
     path("verification/run/", views.verify_now, name="verify_now"),
     path("<int:entry_id>/", views.entry_detail, name="detail"),

@@ -1,24 +1,23 @@
-"""Compliance pages: the audit list, one row in full, the CSV export, the chain's status."""
+"""Compliance pages: the audit list, one row in full, its export (CSV, XLSX), the chain's status."""
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
+import dataclasses
 import json
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from backoffice import exports
 from backoffice.audit import queries, services
 from backoffice.audit.forms import DEFAULT_PAGE_SIZE, AuditFilterForm
 from backoffice.audit.links import subject_url
 from backoffice.audit.models import BODY_FIELDS, CHAIN_FIELDS, SUMMARY_FIELDS, AuditEntry, ChainVerification
+from backoffice.exports import Column
 from backoffice.roles import VIEW_AUDIT
 
 # raise_exception: a signed-in user without the permission gets a 403, not a login loop.
@@ -86,39 +85,27 @@ def entry_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
     return render(request, "audit/detail.html", context)
 
 
-CSV_COLUMNS: tuple[str, ...] = (*SUMMARY_FIELDS, *BODY_FIELDS, *CHAIN_FIELDS)
 _JSON_COLUMNS = frozenset({"query", "request_headers", "request_body", "response_body", "before", "after"})
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_cell(name: str, value: Any) -> str:
-    if value is None:
-        return ""
+def _column(name: str) -> Column[AuditEntry]:
     if name in _JSON_COLUMNS:
-        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
-    elif name == "occurred_at":
-        text = value.astimezone(dt.UTC).isoformat()
-    else:
-        text = str(value)
-    # A spreadsheet would run "=..." as a formula; an apostrophe keeps it text.
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) and name not in {"duration_ms"} else text
+        return Column(name, lambda entry: _json_cell(getattr(entry, name)))
+    return Column(name, lambda entry: getattr(entry, name))
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+def _json_cell(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _csv_lines(entries: Iterable[AuditEntry]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for entry in entries:
-        yield writer.writerow([_csv_cell(name, getattr(entry, name)) for name in CSV_COLUMNS])
+EXPORT_COLUMNS: tuple[Column[AuditEntry], ...] = tuple(
+    _column(name) for name in (*SUMMARY_FIELDS, *BODY_FIELDS, *CHAIN_FIELDS)
+)
 
 
 @require_GET
 @compliance_only
-def export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+def export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return render(
@@ -127,12 +114,15 @@ def export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
             {"form": form, "page": None, "querystring": "", "verification": None},
             status=400,
         )
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(
-        _csv_lines(queries.export_rows(form.filters())), content_type="text/csv; charset=utf-8"
+    filters = form.filters()
+    return exports.export(
+        request,
+        fmt=fmt,
+        what="audit",
+        columns=EXPORT_COLUMNS,
+        rows=queries.export_rows(filters, chunk_size=exports.CHUNK_SIZE),
+        filters=dataclasses.asdict(filters),
     )
-    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
-    return response
 
 
 @require_GET

@@ -108,6 +108,22 @@ def batches(
     return qs.order_by("-created_at", "-id")
 
 
+def batch_rows(
+    viewer: AnyUser, *, status: str = "", mine: bool = False, batch_id: int | None = None
+) -> QuerySet[BatchRow]:
+    """The rows of the batches ``batches`` lists with the same filters (or of one batch), by batch."""
+    chosen = batches(viewer, status=status, mine=mine).order_by()
+    if batch_id is not None:
+        chosen = chosen.filter(pk=batch_id)
+    return (
+        BatchRow.objects.visible_to(viewer)
+        .filter(batch__in=chosen.values("pk"))
+        .select_related("batch__account", "instruction")
+        .defer("drafted_position")
+        .order_by("-batch__created_at", "-batch_id", "symbol", "id")
+    )
+
+
 def batch(batch_id: int, viewer: AnyUser) -> Batch | None:
     """One batch with its rows, if it is on the viewer's desks."""
     return (

@@ -33,6 +33,20 @@ def instructions(
     return qs.order_by("-created_at", "pk")
 
 
+def cancel_requests(
+    viewer: AnyUser, *, status: str = "", account_id: int | None = None
+) -> QuerySet[CancelRequest]:
+    """Every cancel request on the viewer's desks, newest first."""
+    qs = CancelRequest.objects.visible_to(viewer).select_related(
+        "instruction__account", "requested_by", "decided_by"
+    )
+    if status:
+        qs = qs.filter(status=status)
+    if account_id is not None:
+        qs = qs.filter(instruction__account__number=account_id)
+    return qs.order_by("-requested_at", "-id")
+
+
 def instructions_on(position: Position) -> QuerySet[Instruction]:
     return (
         Instruction.objects.filter(account_id=position.account_id, instrument_id=position.instrument_id)

@@ -429,13 +429,15 @@ def worksheet(
     start: int = 0,
     filters: RowFilters | None = None,
     build_rows: bool = True,
+    every_row: bool = False,
 ) -> Worksheet:
     """Every option position of the viewer's desks expiring on ``day`` (default: their book's next
     expiration), long and short, summed per account and underlying, narrowed by ``filters``.
 
     Rows are built for ``underlying`` only (in every account, or in account number ``group_account``),
     ``ROWS_PER_PAGE`` of each group from ``start``; none without ``build_rows`` (the head alone).
-    Groups that need attention are shown opened: a browser loads their rows at once."""
+    Groups that need attention are shown opened: a browser loads their rows at once. With
+    ``every_row`` (the export), all the rows of every group (or of ``underlying``'s) are built."""
     filters = filters or RowFilters()
     business_date = clock.business_date()
     now = clock.market_now()
@@ -476,7 +478,8 @@ def worksheet(
         section.groups.append(group)
         section.absorb(group)
         sheet_totals.absorb(group)
-        asked = group_symbol == underlying and group_account in (None, accounts[account_pk].number)
+        chosen = group_symbol == underlying or (every_row and underlying is None)
+        asked = chosen and group_account in (None, accounts[account_pk].number)
         group.asked = asked
         group.open = asked or bool(group.attention)
         group.start = min(max(start, 0), max(group.positions - 1, 0)) if asked else 0
@@ -485,7 +488,8 @@ def worksheet(
         section.groups.sort(key=lambda group: (-group.attention, group.underlying))
     opened = [group for group in groups.values() if group.asked]
     if opened and build_rows and prices is not None:
-        _build_rows(opened, prices, in_flight, by_account, now, business_date, expired)
+        page = None if every_row else ROWS_PER_PAGE
+        _build_rows(opened, prices, in_flight, by_account, now, business_date, expired, page)
     return Worksheet(
         day=day,
         business_date=business_date,
@@ -507,9 +511,15 @@ def _build_rows(
     now: datetime,
     business_date: date,
     expired: bool,
+    page: int | None,
 ) -> None:
-    """The full rows of ``groups``' pages shown: one query for the positions, one for the drafts."""
-    wanted = {pk: group for group in groups for pk in group.pks[group.start : group.start + ROWS_PER_PAGE]}
+    """The full rows of ``groups``' pages shown (``page`` rows of each, all of them with None): one
+    query for the positions, one for the drafts."""
+    wanted = {
+        pk: group
+        for group in groups
+        for pk in group.pks[group.start : None if page is None else group.start + page]
+    }
     positions = Position.objects.filter(pk__in=wanted).defer(*UNSHOWN_COLUMNS).order_by(*ORDER)
     drafted = _drafted({group.account.pk for group in groups if group.account})
     for position in positions:

@@ -35,7 +35,7 @@ def _ids(response) -> list[int]:
 
 @pytest.mark.parametrize(
     "url_name,args",
-    [("audit:list", []), ("audit:export", []), ("audit:verification", []), ("audit:detail", [None])],
+    [("audit:list", []), ("audit:export", ["csv"]), ("audit:verification", []), ("audit:detail", [None])],
 )
 @pytest.mark.parametrize(
     "role,expected",
@@ -54,7 +54,11 @@ def test_only_compliance_and_admins_read_the_audit(client_for, role, expected, u
 
 
 def test_anonymous_is_sent_to_login(client) -> None:
-    for url in (reverse("audit:list"), reverse("audit:export"), reverse("audit:detail", args=[1])):
+    for url in (
+        reverse("audit:list"),
+        reverse("audit:export", args=["csv"]),
+        reverse("audit:detail", args=[1]),
+    ):
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith(reverse("login"))
     assert client.post(reverse("audit:verify_now")).status_code == 302
@@ -154,7 +158,7 @@ def test_bad_filters_get_a_message_not_a_500(compliance_client, params) -> None:
     response = compliance_client.get(reverse("audit:list"), params)
     assert response.status_code == 400
     assert b"Fix the filters" in response.content
-    assert compliance_client.get(reverse("audit:export"), params).status_code == 400
+    assert compliance_client.get(reverse("audit:export", args=["csv"]), params).status_code == 400
 
 
 def test_keyset_pages_forward_and_back(compliance_client) -> None:
@@ -234,7 +238,7 @@ def test_csv_export_streams_the_filtered_set(compliance_client) -> None:
     account = _account()
     made = [call(account_id=account, error_message="=HYPERLINK(1)" if i == 0 else None) for i in range(3)]
     call(account_id=account + 1)  # another account: not exported
-    response = compliance_client.get(reverse("audit:export"), {"account": account})
+    response = compliance_client.get(reverse("audit:export", args=["csv"]), {"account": account})
     assert response.streaming and response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     reader = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
