@@ -36,9 +36,13 @@ def enforced() -> bool:
 
 
 def has_device(user: AnyUser) -> bool:
-    from django_otp import user_has_device
+    """Whether ``user`` has a confirmed device of any kind: one query whatever the number of kinds."""
+    from django_otp import device_classes
 
-    return isinstance(user, User) and bool(user_has_device(user, confirmed=True))
+    if not isinstance(user, User):
+        return False
+    kinds = [model.objects.devices_for_user(user, confirmed=True).values("pk") for model in device_classes()]
+    return bool(kinds) and kinds[0].union(*kinds[1:]).exists()
 
 
 def required_for(user: AnyUser) -> bool:
@@ -46,9 +50,12 @@ def required_for(user: AnyUser) -> bool:
     enrolled one (a factor a person chose is never skipped)."""
     if not isinstance(user, User) or not enforced():
         return False
-    if settings.MFA_REQUIRED_FOR_EVERYONE or has_device(user):
+    # The role first: the page asks for the person's roles anyway, and then no device is looked up.
+    if settings.MFA_REQUIRED_FOR_EVERYONE or set(settings.MFA_REQUIRED_ROLES).intersection(
+        roles.roles_of(user)
+    ):
         return True
-    return bool(set(settings.MFA_REQUIRED_ROLES).intersection(roles.roles_of(user)))
+    return has_device(user)
 
 
 def session_verified(request: HttpRequest) -> bool:

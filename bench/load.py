@@ -63,11 +63,11 @@ class Page:
 
 def build(sandbox_url: str, scale: float) -> None:
     """The audit rows, the book across accounts, the people, the batches awaiting approval."""
+    from backoffice import clock
+    from backoffice.audit.models import AuditEntry
     from bench import audit_list
     from bench._common import sandbox_control as control
     from bench.pages import BUSINESS_DATE, MARKET_TIME
-    from backoffice import clock
-    from backoffice.audit.models import AuditEntry
     from positions import services as positions
 
     rows = int(1_000_000 * scale)
@@ -77,12 +77,27 @@ def build(sandbox_url: str, scale: float) -> None:
     day = date.fromisoformat(BUSINESS_DATE)
     monday = day - timedelta(days=(day.weekday() or 7))
     per_account = int(25_000 * scale)
-    control(sandbox_url, "POST", "reset", {"business_date": BUSINESS_DATE, "market_time": MARKET_TIME, "frozen": True})
+    control(
+        sandbox_url,
+        "POST",
+        "reset",
+        {"business_date": BUSINESS_DATE, "market_time": MARKET_TIME, "frozen": True},
+    )
     for index, number in enumerate(ACCOUNTS):
         on = day if index < 2 else monday
-        control(sandbox_url, "PUT", "clock", {"business_date": on.isoformat(), "market_time": MARKET_TIME, "frozen": True})
+        control(
+            sandbox_url,
+            "PUT",
+            "clock",
+            {"business_date": on.isoformat(), "market_time": MARKET_TIME, "frozen": True},
+        )
         control(sandbox_url, "POST", "generate", {"account_id": number, "count": per_account})
-    control(sandbox_url, "PUT", "clock", {"business_date": BUSINESS_DATE, "market_time": MARKET_TIME, "frozen": True})
+    control(
+        sandbox_url,
+        "PUT",
+        "clock",
+        {"business_date": BUSINESS_DATE, "market_time": MARKET_TIME, "frozen": True},
+    )
     clock.clear_cache()
     began = time.perf_counter()
     for number in ACCOUNTS:
@@ -105,7 +120,11 @@ def people() -> None:
     roles.ensure_role_groups()
     desk, _ = Desk.objects.get_or_create(name="Load desk")
     desk.accounts.add(*Account.objects.filter(number__in=ACCOUNTS))
-    for role, group in (("maker", roles.OPERATIONS), ("checker", roles.SUPERVISORS), ("compliance", roles.COMPLIANCE)):
+    for role, group in (
+        ("maker", roles.OPERATIONS),
+        ("checker", roles.SUPERVISORS),
+        ("compliance", roles.COMPLIANCE),
+    ):
         for n in range(10):
             user, _ = User.objects.get_or_create(username=f"load_{role}_{n}")
             user.groups.add(Group.objects.get(name=group))
@@ -153,7 +172,9 @@ def sessions(users: int) -> dict[str, list[str]]:
             session["otp_device_id"] = device.persistent_id
             session[VERIFIED_AT_SESSION_KEY] = time.time() + 3600
             session.save()
-        cookies[role].append(f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}")
+        cookies[role].append(
+            f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        )
     return cookies
 
 
@@ -176,20 +197,40 @@ def pages() -> dict[str, list[Page]]:
     details = [f"/positions/{pk}/" for pk in rng.sample(ids, min(50, len(ids)))]
     batches = [f"/instructions/batches/{pk}/" for pk in Batch.objects.values_list("pk", flat=True)]
     request_ids = list(
-        AuditEntry.objects.filter(request_id__isnull=False, id__in=[rng.randrange(1, 1_000_000) for _ in range(200)])
-        .values_list("request_id", flat=True)[:20]
+        AuditEntry.objects.filter(
+            request_id__isnull=False, id__in=[rng.randrange(1, 1_000_000) for _ in range(200)]
+        ).values_list("request_id", flat=True)[:20]
     )
     audit_account = 100_000 + 7
     return {
         "maker": [
             Page("dashboard", ["/"], 3),
             Page("book, 50 rows", ["/positions/", f"/positions/?account={a}"], 4),
-            Page("book, 25 rows sorted", [f"/positions/?account={b}&page_size=25&sort={s}&dir=desc" for s in ("MARKET_VALUE", "QUANTITY", "EXPIRATION")], 2),
+            Page(
+                "book, 25 rows sorted",
+                [
+                    f"/positions/?account={b}&page_size=25&sort={s}&dir=desc"
+                    for s in ("MARKET_VALUE", "QUANTITY", "EXPIRATION")
+                ],
+                2,
+            ),
             Page("book, 500 rows", [f"/positions/?account={a}&page_size=500"], 1),
-            Page("book, filtered", [f"/positions/?account={b}&instrument_type=OPTION&q=GAA", f"/positions/?q=GAB&position_type=SHORT", "/positions/?next_expiration=on&page_size=100"], 2),
+            Page(
+                "book, filtered",
+                [
+                    f"/positions/?account={b}&instrument_type=OPTION&q=GAA",
+                    "/positions/?q=GAB&position_type=SHORT",
+                    "/positions/?next_expiration=on&page_size=100",
+                ],
+                2,
+            ),
             Page("position detail", details, 4),
             Page("worksheet", ["/instructions/worksheet/"], 1),
-            Page("API positions", [f"/api/v1/positions/?account={a}", f"/api/v1/positions/?account={b}&page_size=200"], 2),
+            Page(
+                "API positions",
+                [f"/api/v1/positions/?account={a}", f"/api/v1/positions/?account={b}&page_size=200"],
+                2,
+            ),
             Page("API batches, instructions", ["/api/v1/batches/", "/api/v1/instructions/"], 1),
             Page(BASELINE, ["/livez"], 2),
         ],
@@ -286,7 +327,7 @@ def warm(base_url: str, cookies: dict[str, list[str]], menus: dict[str, list[Pag
             headers = {"Cookie": cookies[role][0]}
             url = f"{base_url}{page.paths[0]}"
             with ThreadPoolExecutor(8) as pool:
-                answers = list(pool.map(lambda u: httpx.get(u, headers=headers, timeout=300), [url] * 8))
+                answers = list(pool.map(lambda u, h=headers: httpx.get(u, headers=h, timeout=300), [url] * 8))
             statuses = {r.status_code for r in answers}
             if statuses != {200}:
                 raise RuntimeError(f"{role}: {page.paths[0]} answered {statuses}")
@@ -299,7 +340,8 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         f"\nlocust, {args.users} users, think {args.think} s, {args.seconds} s measured; "
         "gunicorn gthread 2 workers x 4 threads, DEBUG off"
     )
-    print(f"{'page':<28}{'requests':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'req/s':>7}{'KB':>6}{'err':>5}{'p95/base':>9}  targets")
+    header = f"{'page':<28}{'requests':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'req/s':>7}{'KB':>6}"
+    print(f"{header}{'err':>5}{'p95/base':>9}  targets")
     order = [BASELINE, *sorted(k for k in stats if k != BASELINE)]
     met_all = True
     for name in order:
@@ -357,7 +399,12 @@ def run(args: argparse.Namespace) -> None:
             call_command("migrate", verbosity=0)
             if reused:
                 print(f"load: reusing {args.db_name}")
-                control(sandbox.base_url, "POST", "reset", {"business_date": BUSINESS_DATE, "market_time": MARKET_TIME, "frozen": True})
+                control(
+                    sandbox.base_url,
+                    "POST",
+                    "reset",
+                    {"business_date": BUSINESS_DATE, "market_time": MARKET_TIME, "frozen": True},
+                )
             else:
                 print(f"load: building {args.db_name} at scale {args.scale}", flush=True)
                 build(sandbox.base_url, args.scale)
@@ -401,7 +448,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the data (positions, audit rows)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of the data (positions, audit rows)"
+    )
     parser.add_argument("--think", default="1,4", help="seconds a person waits between clicks: min,max")
     parser.add_argument("--ramp", type=int, default=5, help="seconds over which the users arrive")
     parser.add_argument("--db-name", default="bench_load")

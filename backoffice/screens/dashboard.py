@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 
 from backoffice import roles
 from backoffice.audit.queries import latest_verification
-from backoffice.health import run_checks
+from backoffice.health import recent_checks
 from backoffice.roles import AnyUser
 from instructions import calendar
 from instructions import queries as instruction_queries
@@ -47,4 +47,4 @@ def summary(user: AnyUser) -> dict[str, Any]:
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard.html", {"checks": run_checks(), "cards": summary(request.user)})
+    return render(request, "dashboard.html", {"checks": recent_checks(), "cards": summary(request.user)})
