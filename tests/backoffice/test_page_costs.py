@@ -28,15 +28,20 @@ pytestmark = pytest.mark.django_db(databases=["default", "audit"])
 S = Batch.Status
 
 
-def batch_with_rows(account: Account, maker, status: str, rows: int, row_status: str = "") -> Batch:
+def batch_with_rows(
+    account: Account, maker, status: str, rows: int, row_status: str = "", on: list[Position] | None = None
+) -> Batch:
     batch = Batch.objects.create(account=account, business_date=date(2026, 4, 24), created_by=maker)
     Batch.objects.filter(pk=batch.pk).update(status=status)
+    batch.status = status
     for n in range(rows):
+        position = on[n % len(on)] if on else None
         BatchRow.objects.create(
             batch=batch,
             instruction_type="EXERCISE",
+            position=position,
             instrument_id=f"{batch.pk}-{n}",
-            symbol=f"X{n}",
+            symbol=position.symbol if position else f"X{n}",
             quantity=1,
             instruction_id=uuid.uuid4().hex,
             status=row_status,
@@ -176,3 +181,31 @@ def test_the_second_factor_check_asks_one_query_of_a_person_and_none_more_once_v
     session["otp_device_id"] = device.persistent_id
     session.save()
     assert device_queries(verified, "/positions/") == 1, "the session's own device, nothing else"
+
+
+def test_the_cutoffs_of_a_queue_are_priced_in_one_go_and_match_each_batchs_own(client, users, account):
+    maker, checker = users["operations"], users["supervisors"]
+    make_position(account, "AAPL", quantity="5", market_value="900.00", instrument_price="150.00")
+    options = [
+        make_position(account, "AAPL  260424C00140000", quantity="2"),  # in the money
+        make_position(account, "AAPL  260424C00160000", quantity="2"),  # out of it
+        make_position(account, "AAPL  260501P00150000", quantity="1"),
+    ]
+    client.force_login(checker)
+
+    def queue_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("instructions:approvals")).status_code == 200
+        return len(queries)
+
+    batches = [batch_with_rows(account, maker, S.PENDING_APPROVAL, 2, on=options[n:]) for n in range(3)]
+    batches.append(batch_with_rows(account, maker, S.PENDING_APPROVAL, 1))  # its position left the book
+    few = queue_queries()
+    one_by_one = {b.pk: instruction_queries.batch_cutoff(b) for b in batches}
+    assert instruction_queries.batch_cutoffs(batches) == one_by_one
+    assert len(set(one_by_one.values())) > 1, "the batches have different cutoffs"
+    batches += [batch_with_rows(account, maker, S.PENDING_APPROVAL, 3, on=options) for _ in range(5)]
+    assert queue_queries() == few
+    with CaptureQueriesContext(connection) as queries:
+        bulk = instruction_queries.batch_cutoffs(batches)
+    assert bulk == {b.pk: instruction_queries.batch_cutoff(b) for b in batches} and len(queries) <= 4
