@@ -9,6 +9,8 @@ from typing import TypeVar
 
 from django.db import connection
 
+from backoffice import dbrouter
+
 T = TypeVar("T")
 
 
@@ -28,7 +30,9 @@ def exclusive(name: str, key: int) -> Iterator[bool]:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_namespace(name), key])
         (acquired,) = cursor.fetchone()
     try:
-        yield acquired
+        # Whoever holds a lock decides on what it reads: from the primary, never a replica's past.
+        with dbrouter.primary():
+            yield acquired
     finally:
         if acquired:
             with connection.cursor() as cursor:
@@ -41,7 +45,8 @@ def waiting_for(name: str, key: int) -> Iterator[None]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_namespace(name), key])
     try:
-        yield
+        with dbrouter.primary():
+            yield
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_namespace(name), key])

@@ -36,13 +36,16 @@ def enforced() -> bool:
 
 
 def has_device(user: AnyUser) -> bool:
-    """Whether ``user`` has a confirmed device of any kind: one query whatever the number of kinds."""
+    """Whether ``user`` has a confirmed device of any kind: one query over every kind's table (the
+    middleware asks on every request of a person whose role does not require a factor)."""
     from django_otp import device_classes
 
     if not isinstance(user, User):
         return False
-    kinds = [model.objects.devices_for_user(user, confirmed=True).values("pk") for model in device_classes()]
-    return bool(kinds) and kinds[0].union(*kinds[1:]).exists()
+    first, *rest = (
+        model.objects.filter(user=user, confirmed=True).values("pk") for model in device_classes()
+    )
+    return bool(first.union(*rest, all=True).exists())
 
 
 def required_for(user: AnyUser) -> bool:
@@ -50,10 +53,10 @@ def required_for(user: AnyUser) -> bool:
     enrolled one (a factor a person chose is never skipped)."""
     if not isinstance(user, User) or not enforced():
         return False
-    # The role first: the page asks for the person's roles anyway, and then no device is looked up.
-    if settings.MFA_REQUIRED_FOR_EVERYONE or set(settings.MFA_REQUIRED_ROLES).intersection(
-        roles.roles_of(user)
-    ):
+    # Roles first: the page reads them anyway, while the devices are a query of their own.
+    if settings.MFA_REQUIRED_FOR_EVERYONE:
+        return True
+    if set(settings.MFA_REQUIRED_ROLES).intersection(roles.roles_of(user)):
         return True
     return has_device(user)
 

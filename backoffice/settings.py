@@ -151,6 +151,27 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "te
 # transaction that caused them rolls back (see backoffice/audit).
 DATABASES["audit"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 
+# Beyond one machine: a PostgreSQL read replica (streaming replication of the primary) serves the
+# pages' lag-tolerant reads through backoffice.dbrouter; writes, transactions, four-eyes decisions,
+# locks and the audit chain's head stay on the primary. Unset: one database, no router at all.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+DATABASE_REPLICA_ALIAS = "replica" if DATABASE_REPLICA_URL else ""
+# After a form (any non-GET request), that browser's pages read the primary this long: longer than
+# the replica's usual lag, so a page shows what the person just did.
+DATABASE_REPLICA_PIN_SECONDS = env_int("DATABASE_REPLICA_PIN_SECONDS", 10)
+if DATABASE_REPLICA_URL:
+    DATABASES[DATABASE_REPLICA_ALIAS] = {
+        **dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60)),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 5},
+        # A test run reads its own database through the alias (a real second connection).
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["backoffice.dbrouter.PrimaryReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "backoffice.dbrouter.ReplicaReadsMiddleware"
+    )
+
 REDIS_URL = service_url("REDIS_URL", embedded("redis_url"))
 
 

@@ -48,7 +48,12 @@ class AuditFilterForm(forms.Form):
         + [(NO_RESPONSE, "No response (network error)")],
     )
     request_id = forms.CharField(required=False, max_length=200, label="Request id")
-    subject_type = forms.CharField(required=False, max_length=50, label="Linked to")
+    subject_type = forms.CharField(
+        required=False,
+        max_length=50,
+        label="Linked to",
+        widget=forms.TextInput(attrs={"list": "audit-subject-types"}),
+    )
     subject_id = forms.CharField(required=False, max_length=100, label="Linked id")
     kind = forms.ChoiceField(required=False, choices=[("", "Any"), *AuditEntry.Kind.choices])
     per_page = forms.IntegerField(

@@ -7,10 +7,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from django.core.cache import cache
 from django.db.models import BooleanField, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from backoffice.audit.models import AuditEntry, ChainVerification
+from backoffice import dbrouter
+from backoffice.audit.models import AUDIT_DB, AuditEntry, ChainVerification
 
 # Columns that can be large; the list and per-object tables never need them.
 BODY_FIELDS = (
@@ -122,16 +124,50 @@ def _row_compare(operator: Literal["<", ">"], cursor: Cursor) -> RawSQL:
 
 @dataclass(frozen=True)
 class AuditPage:
-    entries: list[AuditEntry]
+    entries: list[Any]  # AuditEntry rows, or named tuples of LIST_COLUMNS for the list page
     next_cursor: str | None  # older rows
     prev_cursor: str | None  # newer rows
 
 
+# What the list page shows of a row: read as named tuples, since building a hundred model instances
+# cost more than the query that found them.
+LIST_COLUMNS = (
+    "pk",
+    "occurred_at",
+    "kind",
+    "method",
+    "path",
+    "status_code",
+    "error_class",
+    "error_message",
+    "request_id",
+    "duration_ms",
+    "attempt",
+    "actor_username",
+    "approver_username",
+    "account_id",
+    "subject_type",
+    "subject_id",
+    "action",
+    "from_state",
+    "to_state",
+)
+
+
 def audit_page(
-    filters: AuditFilters, *, per_page: int, after: Cursor | None = None, before: Cursor | None = None
+    filters: AuditFilters,
+    *,
+    per_page: int,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    columns: tuple[str, ...] | None = None,
 ) -> AuditPage:
-    """One page, newest first, in one query: ``after`` pages to older rows, ``before`` to newer."""
-    qs = filtered_entries(filters).defer(*BODY_FIELDS)
+    """One page, newest first, in one query: ``after`` pages to older rows, ``before`` to newer.
+    With ``columns`` (``LIST_COLUMNS``), rows are named tuples of those; else entries without bodies."""
+    # A page may be a moment old: from the read replica when one serves this request.
+    qs: QuerySet[Any] = filtered_entries(filters).defer(*BODY_FIELDS).using(dbrouter.read_alias(AUDIT_DB))
+    if columns is not None:
+        qs = qs.values_list(*columns, named=True)
     if before is not None:
         rows = list(qs.filter(_row_compare(">", before)).order_by("occurred_at", "id")[: per_page + 1])
         more_newer = len(rows) > per_page
@@ -150,13 +186,14 @@ def audit_page(
     )
 
 
-def _cursor_of(entry: AuditEntry) -> str:
+def _cursor_of(entry: Any) -> str:
     return Cursor(entry.occurred_at, entry.pk).encode()
 
 
 def export_rows(filters: AuditFilters, *, chunk_size: int = 2000) -> Any:
     """Every matching row, newest first, streamed from a server-side cursor."""
-    return filtered_entries(filters).order_by("-occurred_at", "-id").iterator(chunk_size=chunk_size)
+    qs = filtered_entries(filters).using(dbrouter.read_alias(AUDIT_DB))
+    return qs.order_by("-occurred_at", "-id").iterator(chunk_size=chunk_size)
 
 
 # --- Per-object rows, for the pages of the objects themselves --------------------------------------
@@ -191,6 +228,25 @@ def entry(entry_id: int) -> AuditEntry | None:
 def latest_verification() -> ChainVerification | None:
     """The most recent finished run (a run still in progress says nothing yet)."""
     return ChainVerification.objects.filter(finished_at__isnull=False).order_by("-started_at", "-id").first()
+
+
+# The list's chain pill reads the latest result through the process's cache: one round trip fewer on
+# every page. A run that finishes clears it here (apps.py); other processes see it within the TTL.
+CHAIN_STATUS_CACHE_KEY = "audit:latest-verification"
+CHAIN_STATUS_TTL_SECONDS = 5
+
+
+def chain_status() -> ChainVerification | None:
+    """``latest_verification``, at most ``CHAIN_STATUS_TTL_SECONDS`` old."""
+    cached: tuple[ChainVerification | None] | None = cache.get(CHAIN_STATUS_CACHE_KEY)
+    if cached is None:
+        cached = (latest_verification(),)  # a tuple, so "none yet" is cached too
+        cache.set(CHAIN_STATUS_CACHE_KEY, cached, CHAIN_STATUS_TTL_SECONDS)
+    return cached[0]
+
+
+def forget_chain_status(**_: Any) -> None:
+    cache.delete(CHAIN_STATUS_CACHE_KEY)
 
 
 def recent_verifications(limit: int = 20) -> list[ChainVerification]:

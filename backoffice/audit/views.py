@@ -36,12 +36,13 @@ def entry_list(request: HttpRequest) -> HttpResponse:
             per_page=form.cleaned_data["per_page"] or DEFAULT_PAGE_SIZE,
             after=form.cleaned_data["after"],
             before=form.cleaned_data["before"],
+            columns=queries.LIST_COLUMNS,
         )
     context = {
         "form": form,
         "page": page,
         "querystring": form.filter_querystring(),
-        "verification": queries.latest_verification(),
+        "verification": queries.chain_status(),
     }
     return render(request, "audit/list.html", context, status=200 if page is not None else 400)
 

@@ -54,6 +54,8 @@ async function refresh(region) {
   try {
     const answer = await fetch(region.dataset.refreshUrl, { credentials: "same-origin" });
     if (!answer.ok) return;
+    // The focus stays on the same link across the swap (someone moving through a list by keyboard).
+    const focused = region.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
     const checked = new Set(
       [...region.querySelectorAll("input[type=checkbox]:checked")].map((box) => `${box.name}=${box.value}`)
     );
@@ -61,6 +63,8 @@ async function refresh(region) {
     region.querySelectorAll("input[type=checkbox]").forEach((box) => {
       if (checked.has(`${box.name}=${box.value}`)) box.checked = true;
     });
+    const again = focused && [...region.querySelectorAll("a[href]")].find((a) => a.getAttribute("href") === focused);
+    if (again) again.focus();
     region.dataset.refreshedAt = new Date().toISOString();
     tick();
   } catch (error) {

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from backoffice.audit.templatetags.audit_tags import audit_list_rows, audit_status, market_second, whole_ms
+import pytest
+
+from backoffice.audit.forms import AuditFilterForm
+from backoffice.audit.templatetags.audit_tags import (
+    audit_filter_fields,
+    audit_list_rows,
+    audit_status,
+    market_second,
+    whole_ms,
+    widget_html,
+)
 
 
 def call(**fields) -> SimpleNamespace:
@@ -56,3 +67,28 @@ def test_a_decision_row_shows_its_transition_and_an_empty_page_says_so():
     html = audit_list_rows([call(kind="decision", action="approved", from_state="PENDING", to_state="")])
     assert 'approved <span class="muted">PENDING → ·</span>' in html and "pill info" in html
     assert "No audit entries match these filters." in audit_list_rows([])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"account": "x", "status": "4xx", "user": 'a<b"', "per_page": "100", "date_from": "2026-01-01"},
+        {"endpoint": "/v1/accounts/{account_id}/positions", "method": "POST", "kind": "decision"},
+        {"subject_id": "7", "date_from": "2026-02-02", "date_to": "2026-01-01", "per_page": "9999"},
+    ],
+)
+def test_the_filter_widgets_built_here_are_the_markup_djangos_templates_render(data):
+    form = AuditFilterForm(data)
+    form.is_valid()
+    for field in form.visible_fields():
+        django_html = re.sub(r">\s+<", "><", str(field))
+        assert widget_html(field) == django_html, field.name
+
+
+def test_a_field_error_is_the_element_its_input_names_in_aria_describedby():
+    form = AuditFilterForm({"account": "not a number"})
+    assert not form.is_valid()
+    html = audit_filter_fields(form)
+    assert 'aria-invalid="true" aria-describedby="id_account_error"' in html
+    assert '<p class="field-error" id="id_account_error">Enter a whole number.</p>' in html

@@ -218,7 +218,10 @@ def test_detail_pretty_prints_and_escapes(compliance_client, monkeypatch) -> Non
     content = compliance_client.get(reverse("audit:detail", args=[entry.pk])).content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content and "<script>alert" not in content
     assert "{\n  &quot;a&quot;: " in content  # indented, keys sorted
-    assert "<pre>{\n  &quot;data&quot;: [\n    {\n      &quot;status&quot;: &quot;ACCEPTED&quot;" in content
+    assert (
+        '<pre tabindex="0">{\n  &quot;data&quot;: [\n    {\n      &quot;status&quot;: &quot;ACCEPTED&quot;'
+        in content
+    )
     assert f'href="{reverse("audit:detail", args=["77"])}"' in content
     assert entry.hash in content and entry.request_id in content
 
@@ -275,3 +278,15 @@ def test_admin_is_read_only(make_user, client) -> None:
     assert client.get(reverse("admin:audit_auditentry_add")).status_code == 403
     assert client.get(reverse("admin:audit_auditentry_delete", args=[entry.pk])).status_code == 403
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_the_chain_pill_shows_a_failed_verification_on_the_next_page(compliance_client):
+    from backoffice.audit.models import ChainVerification
+
+    now = timezone.now()
+    ChainVerification.objects.create(started_at=now, finished_at=now, ok=True, rows_checked=5, message="ok")
+    assert "chain OK · 5 rows" in compliance_client.get(reverse("audit:list")).content.decode()
+    # Read through a short cache; a run that saves clears it, so the failure shows at once.
+    later = now + dt.timedelta(seconds=1)
+    ChainVerification.objects.create(started_at=later, finished_at=later, ok=False, message="row 3 altered")
+    assert "chain FAILED" in compliance_client.get(reverse("audit:list")).content.decode()

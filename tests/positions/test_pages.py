@@ -148,7 +148,7 @@ def test_position_detail_shows_every_field_and_the_decoded_contract(client, user
         "closing_price",
         "underlying_instrument_id",
     ):
-        assert f"<th>{name}</th>" in html
+        assert f'<th scope="row">{name}</th>' in html
     assert 'id="option-contract"' in html and "Call" in html and "190" in html
     assert 'id="close-position"' not in html, "compliance cannot request closes"
     client.force_login(users["operations"])
