@@ -347,11 +347,16 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     for name in order:
         s = stats[name]
         ratio = s["p95"] / max(base["p95"], 1)
-        met = ratio <= P95_RATIO_TARGET and s["p95"] <= P95_MS_TARGET and s["failures"] == 0
-        met_all &= met
+        verdicts = {
+            f"<={P95_RATIO_TARGET:.0f}x": ratio <= P95_RATIO_TARGET,
+            f"<={P95_MS_TARGET:.0f}ms": s["p95"] <= P95_MS_TARGET,
+            "no errors": s["failures"] == 0,
+        }
+        met_all &= all(verdicts.values())
         print(
             f"{name:<28}{s['requests']:>9}{s['p50']:>8.0f}{s['p95']:>8.0f}{s['p99']:>8.0f}{s['rate']:>7.1f}"
-            f"{s['bytes'] / 1024:>6.0f}{s['failures']:>5}{ratio:>8.1f}x  {'met' if met else 'NOT MET'}"
+            f"{s['bytes'] / 1024:>6.0f}{s['failures']:>5}{ratio:>8.1f}x  "
+            + " ".join(f"{target} {'met' if ok else 'NOT MET'};" for target, ok in verdicts.items())
         )
     total = sum(s["requests"] for s in stats.values())
     print(f"{'all':<28}{total:>9}{'':>24}{total / args.seconds:>7.1f}")
