@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,3 +51,27 @@ def _upstream() -> tuple[bool, str]:
 
 def run_checks() -> list[Check]:
     return [_timed("database", _database), _timed("broker", _broker), _timed("upstream", _upstream)]
+
+
+# How long a page may show the last checks: a dashboard under a desk's load does not open a connection
+# to the broker and to Clear Street per request (/healthz and /readyz always check anew).
+RECENT_SECONDS = 10.0
+_recent: tuple[float, list[Check]] | None = None
+_recent_lock = threading.Lock()
+
+
+def recent_checks() -> list[Check]:
+    """The checks of the last ``RECENT_SECONDS`` in this process, run anew when older; one thread
+    runs them while the others wait for its answer."""
+    global _recent
+    with _recent_lock:
+        if _recent is None or time.monotonic() - _recent[0] > RECENT_SECONDS:
+            checks = run_checks()
+            _recent = (time.monotonic(), checks)  # their age counts from their answer
+        return _recent[1]
+
+
+def forget_recent_checks() -> None:
+    global _recent
+    with _recent_lock:
+        _recent = None

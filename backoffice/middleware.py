@@ -117,8 +117,9 @@ class SecondFactorMiddleware:
         if (
             user.is_authenticated
             and not request.path.startswith(SECOND_FACTOR_EXEMPT_PREFIXES)
-            and secondfactor.required_for(user)
+            # A verified session first: it needs no query, and then nothing else is asked.
             and not secondfactor.session_verified(request)
+            and secondfactor.required_for(user)
         ):
             message = "Verify your second factor first."
             if request.path.startswith("/api/"):

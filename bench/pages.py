@@ -169,6 +169,15 @@ def start_gunicorn(env: dict[str, str], port: int, log: Path) -> subprocess.Pope
     raise RuntimeError("gunicorn did not answer in 60 s")
 
 
+def stop_gunicorn(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGQUIT)  # now: requests still queued are not waited for
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def load(url: str, cookie: str, users: int, seconds: int, script: Path) -> Result:
     threads = min(users, 2)
     out = subprocess.run(
@@ -266,12 +275,7 @@ def run(args: argparse.Namespace) -> None:
                     )
         finally:
             if gunicorn is not None:
-                os.killpg(gunicorn.pid, signal.SIGQUIT)  # now: requests still queued are not waited for
-                try:
-                    gunicorn.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(gunicorn.pid, signal.SIGKILL)
-                    gunicorn.wait()
+                stop_gunicorn(gunicorn)
             connections.close_all()
             if not args.keep:
                 drop_database(base, args.db_name)

@@ -80,6 +80,7 @@ class Account(models.Model):
     book_market_value = WireDecimalField(null=True, blank=True, editable=False)
     book_unrealized_pnl = WireDecimalField(null=True, blank=True, editable=False)
     book_daily_unrealized_pnl = WireDecimalField(null=True, blank=True, editable=False)
+    book_options = models.IntegerField(null=True, blank=True, editable=False)  # the dashboard's figure
 
     objects = AccountQuerySet.as_manager()  # .visible_to(user): the accounts of the user's desks
 

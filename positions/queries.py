@@ -141,6 +141,7 @@ def totals(positions: QuerySet[Position], filters: BookFilters, viewer: AnyUser)
 # The sums the book shows, over any set of positions; a sync stores them per account.
 TOTALS = {
     "count": Count("id"),
+    "options": Count("id", filter=Q(instrument_type="OPTION")),
     "market_value": Sum("market_value"),
     "unrealized_pnl": Sum("unrealized_pnl"),
     "daily_unrealized_pnl": Sum("daily_unrealized_pnl"),
@@ -324,7 +325,19 @@ def sync_runs(account: Account, limit: int = 100) -> QuerySet[SyncRun]:
 
 
 def book_summary(viewer: AnyUser) -> dict[str, Any]:
-    """Figures for the dashboard's card: the viewer's whole book, and its oldest snapshot."""
+    """Figures for the dashboard's card: the viewer's whole book, and its oldest snapshot. They add up
+    the totals each sync stored with its snapshot; an account without them (never synced, or synced
+    before they were kept) sends the question to the rows, as ``totals`` does."""
+    stored = Account.objects.visible_to(viewer).aggregate(
+        unsynced=Count("id", filter=Q(book_count__isnull=True) | Q(book_options__isnull=True)),
+        positions=Sum("book_count"),
+        accounts=Count("id", filter=Q(book_count__gt=0)),
+        options=Sum("book_options"),
+        market_value=Sum("book_market_value", filter=Q(book_count__gt=0)),
+        oldest_snapshot=Min("snapshot_as_of", filter=Q(book_count__gt=0)),
+    )
+    if not stored.pop("unsynced"):
+        return {**stored, "positions": stored["positions"] or 0, "options": stored["options"] or 0}
     return Position.objects.visible_to(viewer).aggregate(
         positions=Count("id"),
         accounts=Count("account", distinct=True),

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 
 from backoffice import roles
 from backoffice.audit.queries import latest_verification
-from backoffice.health import run_checks
+from backoffice.health import recent_checks
 from backoffice.roles import AnyUser
 from backoffice.screens.dashboard_charts import charts
 from instructions import calendar
@@ -51,5 +51,5 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard.html",
-        {"checks": run_checks(), "cards": summary(request.user), "dashboard_charts": charts(request.user)},
+        {"checks": recent_checks(), "cards": summary(request.user), "dashboard_charts": charts(request.user)},
     )

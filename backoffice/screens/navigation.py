@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from backoffice import roles
-from instructions.queries import attention_items, awaiting_checker
+from instructions.queries import attention_count, awaiting_checker
 from positions.queries import closes_awaiting_checker
 
 
@@ -25,7 +25,7 @@ def nav_counts(request: HttpRequest) -> dict[str, Any]:
     def count() -> dict[str, int]:
         counts: dict[str, int] = {}
         if user.has_perm(roles.DRAFT_REQUESTS) or user.has_perm(roles.APPROVE_REQUESTS):
-            counts["attention"] = len(attention_items(user, warnings=False))
+            counts["attention"] = attention_count(user)
         if user.has_perm(roles.APPROVE_REQUESTS):
             approvals = awaiting_checker(user)
             counts["pending_approvals"] = approvals.batches + approvals.cancels

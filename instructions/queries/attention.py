@@ -7,12 +7,13 @@ Batches about to expire unapproved are on it too, in amber, before they expire.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from backoffice import clock
 from backoffice.roles import AnyUser
@@ -20,7 +21,7 @@ from instructions import calendar
 from instructions.models import Batch, BatchRow, CancelRequest, InstructionStatus, InstructionType
 from instructions.queries.economics import assess
 from positions.models import CloseRequest
-from positions.queries import close_attention, closes_needing_attention, price_book
+from positions.queries import PriceBook, close_attention, closes_needing_attention, price_book
 
 RED, AMBER = "bad", "warn"
 
@@ -67,7 +68,25 @@ def batch_cutoff(batch: Batch, rows: Iterable[BatchRow] | None = None) -> dateti
     sent by then (a row whose position left the book is held to the firm's cutoff)."""
     rows = list(rows if rows is not None else batch.rows.select_related("position"))
     positions = [row.position for row in rows if row.position is not None]
-    prices = price_book(positions, batch.business_date)
+    return _cutoff(batch, rows, price_book(positions, batch.business_date))
+
+
+def batch_cutoffs(batches: Sequence[Batch]) -> dict[int, datetime]:
+    """``batch_cutoff`` of each batch, by its key, in a few queries whatever their number: every row
+    at once, and one price book per business date (a price does not depend on the batch asking)."""
+    rows: dict[int, list[BatchRow]] = defaultdict(list)
+    for row in BatchRow.objects.filter(batch__in=[b.pk for b in batches]).select_related("position"):
+        rows[row.batch_id].append(row)
+    prices = {
+        day: price_book(
+            [r.position for b in batches if b.business_date == day for r in rows[b.pk] if r.position], day
+        )
+        for day in {b.business_date for b in batches}
+    }
+    return {b.pk: _cutoff(b, rows[b.pk], prices[b.business_date]) for b in batches}
+
+
+def _cutoff(batch: Batch, rows: list[BatchRow], prices: PriceBook) -> datetime:
     cutoffs = [
         assess(row.position, row.instruction_type, row.quantity, prices).cutoff
         if row.position is not None
@@ -77,7 +96,8 @@ def batch_cutoff(batch: Batch, rows: Iterable[BatchRow] | None = None) -> dateti
     return min(cutoffs, default=calendar.firm_cutoff(batch.business_date))
 
 
-def _batch_item(batch: Batch, now: datetime, warnings: bool) -> AttentionItem | None:
+def _batch_item(batch: Batch, now: datetime, cutoffs: dict[int, datetime] | None) -> AttentionItem | None:
+    """The item a batch is, if any; ``cutoffs`` of its unsent batches ask for the amber warnings."""
     rows = list(batch.rows.all())
     keys = frozenset(row.instrument_id for row in rows)
     common = {
@@ -135,8 +155,8 @@ def _batch_item(batch: Batch, now: datetime, warnings: bool) -> AttentionItem | 
             instrument_ids=frozenset(row.instrument_id for row in unknown),
             **{k: v for k, v in common.items() if k != "instrument_ids"},  # type: ignore[arg-type]
         )
-    if warnings and batch.status in Batch.UNSENT:
-        cutoff = batch_cutoff(batch)
+    if cutoffs is not None and batch.status in Batch.UNSENT:
+        cutoff = cutoffs[batch.pk]
         if now <= cutoff <= now + timedelta(minutes=settings.EXPIRY_WARNING_MINUTES):
             waiting = "approval" if batch.status != Batch.Status.APPROVED else "sending"
             return AttentionItem(
@@ -190,32 +210,43 @@ def _close_item(close: CloseRequest) -> AttentionItem | None:
     )
 
 
+def _waiting_batches(viewer: AnyUser, warnings: bool) -> QuerySet[Batch]:
+    """The batches ``attention_items`` turns into items; without ``warnings`` each one is an item."""
+    unknown_rows = BatchRow.objects.filter(batch=OuterRef("pk"), status=InstructionStatus.UNKNOWN)
+    waiting = Q(status__in=Batch.NEEDS_ATTENTION) | Q(~Q(status__in=Batch.OPEN), Exists(unknown_rows))
+    if warnings:
+        waiting |= Q(status__in=Batch.UNSENT, business_date__gte=clock.business_date())
+    return Batch.objects.visible_to(viewer).filter(waiting, acknowledged_at=None)
+
+
+def _failed_cancels(viewer: AnyUser) -> QuerySet[CancelRequest]:
+    return CancelRequest.objects.visible_to(viewer).filter(
+        status__in=CancelRequest.NEEDS_ATTENTION, acknowledged_at=None
+    )
+
+
 def attention_items(viewer: AnyUser, *, warnings: bool = True) -> list[AttentionItem]:
     """Everything on the viewer's desks waiting for a person, red first, oldest first;
     ``warnings=False`` leaves out the amber ones (batches about to expire), for a count of what
     already went wrong."""
     now = clock.now()
-    waiting = Q(status__in=Batch.NEEDS_ATTENTION) | Q(
-        ~Q(status__in=Batch.OPEN), rows__status=InstructionStatus.UNKNOWN
-    )
-    if warnings:
-        waiting |= Q(status__in=Batch.UNSENT, business_date__gte=clock.business_date())
-    batches = (
-        Batch.objects.visible_to(viewer)
-        .filter(waiting, acknowledged_at=None)
-        .distinct()
-        .select_related("account")
-        .prefetch_related("rows__position")
-    )
-    items = [item for batch in batches if (item := _batch_item(batch, now, warnings)) is not None]
-    cancels = (
-        CancelRequest.objects.visible_to(viewer)
-        .filter(status__in=CancelRequest.NEEDS_ATTENTION, acknowledged_at=None)
-        .select_related("instruction__account")
-    )
+    batches = list(_waiting_batches(viewer, warnings).select_related("account").prefetch_related("rows"))
+    cutoffs = batch_cutoffs([b for b in batches if b.status in Batch.UNSENT]) if warnings else None
+    items = [item for batch in batches if (item := _batch_item(batch, now, cutoffs)) is not None]
+    cancels = _failed_cancels(viewer).select_related("instruction__account")
     items += [_cancel_item(cancel) for cancel in cancels]
     items += [item for close in closes_needing_attention(viewer) if (item := _close_item(close)) is not None]
     return sorted(items, key=lambda item: (item.severity != RED, item.since or now))
+
+
+def attention_count(viewer: AnyUser) -> int:
+    """How many items ``attention_items(viewer, warnings=False)`` lists, counted by the database
+    (the navigation's badge, on every page): three counts, whatever the number of batches and rows."""
+    return (
+        _waiting_batches(viewer, warnings=False).count()
+        + _failed_cancels(viewer).count()
+        + closes_needing_attention(viewer).count()
+    )
 
 
 @dataclass(frozen=True)
@@ -229,15 +260,14 @@ class WaitingBatch:
 
 def waiting_batches() -> list[WaitingBatch]:
     """Every batch of today or later awaiting approval or sending, with the cutoff it must beat."""
-    waiting = (
+    waiting = list(
         Batch.objects.filter(
             status__in=(Batch.Status.PENDING_APPROVAL, Batch.Status.APPROVED),
             business_date__gte=clock.business_date(),
-        )
-        .select_related("account")
-        .prefetch_related("rows__position")
+        ).select_related("account")
     )
-    return [WaitingBatch(b.account.number, b.status, batch_cutoff(b, b.rows.all())) for b in waiting]
+    cutoffs = batch_cutoffs(waiting)
+    return [WaitingBatch(b.account.number, b.status, cutoffs[b.pk]) for b in waiting]
 
 
 def batches_needing_attention_by_status() -> dict[str, int]:

@@ -168,6 +168,7 @@ def run_sync(run_id: int, *, celery_task_id: str = "") -> SyncRun:
                     book_market_value=book["market_value"] or 0,
                     book_unrealized_pnl=book["unrealized_pnl"] or 0,
                     book_daily_unrealized_pnl=book["daily_unrealized_pnl"] or 0,
+                    book_options=book["options"],
                 )
                 SyncRun.objects.filter(pk=run.pk).update(
                     status=SyncRun.Status.SUCCEEDED,
