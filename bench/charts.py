@@ -11,9 +11,9 @@ a database of its own (``bench_charts``). Then, in this process, times (median a
   grouped sums) for the whole account, and the same snapshot viewed again (read once per snapshot,
   ``book_breakdown_of_snapshots``), beside the baseline of one plain sum over the same rows (the
   totals of a filtered book, ``positions.queries.TOTALS``);
-- the worksheet's chart figures (``instructions.queries.charts.worksheet_figures``) for the
-  expiration day, beside the worksheet's own head (``instructions.queries.worksheet``), which
-  reads the same rows one by one.
+- the worksheet's two charts for the expiration day (drawn from the sums the sheet already made,
+  ``instructions.templatetags.worksheet_charts``), beside the worksheet's own head
+  (``instructions.queries.worksheet``), which makes those sums.
 
 Prints each figure, its queries and its ratio to its baseline. The machine is shared: compare
 ratios, not milliseconds. The database is dropped at the end unless ``--keep``.
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
 
         from backoffice import clock, roles
         from instructions.queries import worksheet
-        from instructions.queries.charts import worksheet_figures
+        from instructions.templatetags.worksheet_charts import worksheet_charts
         from positions import queries
         from positions import services as positions
         from positions.models import Position
@@ -108,8 +108,11 @@ def run(args: argparse.Namespace) -> None:
                     "  the same snapshot viewed again",
                     lambda: queries.book_breakdown_of_snapshots(filters, viewer, totals),
                 ),
-                ("worksheet head (baseline)", lambda: worksheet(viewer, day)),
-                ("worksheet chart figures", lambda: worksheet_figures(viewer, day)),
+                ("worksheet head (baseline)", lambda: worksheet(viewer, day, build_rows=False)),
+                (
+                    "worksheet head and its charts",
+                    lambda: worksheet_charts(worksheet(viewer, day, build_rows=False)),
+                ),
             ]
             print(f"\n{'figure':<36}{'median ms':>11}{'best ms':>10}{'queries':>9}{'x baseline':>12}")
             baseline = 0.0

@@ -144,6 +144,8 @@ class Totals:
     against_the_money: int = 0  # rows with an instruction in flight against exercise by exception
     unpriced: int = 0
     value_in_the_money: Decimal = Decimal(0)  # long contracts exercised by default, at today's price
+    # (percent of the strike in the money, negative out of it, None unpriced; long) -> contracts
+    by_moneyness: dict[tuple[Decimal | None, bool], int] = field(default_factory=dict)
 
     def absorb(self, other: Totals) -> None:
         self.positions += other.positions
@@ -157,6 +159,8 @@ class Totals:
         self.against_the_money += other.against_the_money
         self.unpriced += other.unpriced
         self.value_in_the_money += other.value_in_the_money
+        for key, n in other.by_moneyness.items():
+            self.by_moneyness[key] = self.by_moneyness.get(key, 0) + n
 
 
 @dataclass
@@ -320,6 +324,7 @@ class _Terms:
     label: str
     pin: bool
     moneyness: frozenset[str]
+    percent: Decimal | None  # in the money in percent of the strike (negative: out of it)
 
 
 def _terms(put_call: str | None, strike: Decimal | None, price: UnderlyingPrice | None, long: bool) -> _Terms:
@@ -329,7 +334,10 @@ def _terms(put_call: str | None, strike: Decimal | None, price: UnderlyingPrice 
         amount = exercise.in_the_money_amount(put_call, strike, price.price)
         default = exercise.default_outcome(Decimal(1 if long else -1), put_call, strike, price.price)
     pin = amount is not None and abs(amount) <= pin_band()
-    return _Terms(amount, default, default.label, pin, _moneyness(amount, pin))
+    percent = None
+    if amount is not None and strike is not None and strike > 0:
+        percent = (amount / strike * 100).quantize(Decimal("0.01"))
+    return _Terms(amount, default, default.label, pin, _moneyness(amount, pin), percent)
 
 
 def _moneyness(in_the_money: Decimal | None, pin: bool) -> frozenset[str]:
@@ -410,6 +418,9 @@ def _sum_lines(
                     for i in live or ()
                 )
         group.pin_risk += terms.pin
+        group.by_moneyness[(terms.percent, long)] = (
+            group.by_moneyness.get((terms.percent, long), 0) + contracts
+        )
         group.unpriced += price is None
         if concerns:
             group.attention += 1

@@ -1,36 +1,56 @@
 """The worksheet's pictures (``templates/instructions/_worksheet_charts.html``): contracts by outcome
-per underlying, and how far the strikes are from the price (pin risk)."""
+per underlying, and how far the strikes are from the price (pin risk). Both are drawn from the sums
+the sheet itself made of the rows on screen, so they cost no query and always agree with it."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
-from django import forms, template
+from django import template
 from django.template.defaultfilters import pluralize
 
 from backoffice.charts import BarChart, Category, Series, histogram
-from backoffice.roles import AnyUser
 from instructions import exercise
-from instructions.queries.charts import MONEYNESS_EDGES, PIN_PERCENT, WorksheetFigures, worksheet_figures
+from instructions.queries.worksheet import Worksheet
 
 register = template.Library()
 
 UNDERLYINGS_SHOWN = 12  # the underlyings with most contracts; the rest are summed as "Other"
+# Percent in the money (negative: out of it) at which the moneyness histogram's bins start.
+MONEYNESS_EDGES = tuple(
+    Decimal(edge) for edge in ("-10", "-5", "-2", "-1", "-0.5", "0", "0.5", "1", "2", "5", "10")
+)
+PIN_PERCENT = Decimal(1)  # a strike this close to the price (either side, in percent) is a pin risk
+OUTCOMES_BY_LABEL = {outcome.label: outcome for outcome in exercise.Outcome}
 
 
-@register.simple_tag(takes_context=True)
-def worksheet_charts(context: template.Context, day: date | None, form: forms.Form) -> list[BarChart]:
-    """The charts of the sheet on screen: its ``day``, and the account its filter ``form`` chose."""
-    user: AnyUser = context["request"].user
-    account = form.cleaned_data.get("account") if form.is_bound and form.is_valid() else None
-    account_ids = (int(account),) if account else ()
-    figures = worksheet_figures(user, day, account_ids)
-    return [outcomes_chart(figures), moneyness_chart(figures)]
+@register.simple_tag
+def worksheet_charts(sheet: Worksheet) -> list[BarChart]:
+    """The charts of the sheet on screen (its day, account and filters)."""
+    return [outcomes_chart(sheet), moneyness_chart(sheet)]
 
 
-def outcomes_chart(figures: WorksheetFigures) -> BarChart:
-    by_underlying = figures.outcomes_by_underlying
+def outcomes_by_underlying(sheet: Worksheet) -> dict[str, dict[exercise.Outcome, int]]:
+    found: dict[str, dict[exercise.Outcome, int]] = {}
+    for group in sheet.groups:
+        outcomes = found.setdefault(group.underlying, {})
+        for label, contracts in group.outcomes.items():
+            outcome = OUTCOMES_BY_LABEL[label]
+            outcomes[outcome] = outcomes.get(outcome, 0) + contracts
+    return found
+
+
+def near_strike(sheet: Worksheet) -> int:
+    """Contracts (long and short) whose strike is within ``PIN_PERCENT`` of the price."""
+    return sum(
+        contracts
+        for (percent, _), contracts in sheet.totals.by_moneyness.items()
+        if percent is not None and abs(percent) <= PIN_PERCENT
+    )
+
+
+def outcomes_chart(sheet: Worksheet) -> BarChart:
+    by_underlying = outcomes_by_underlying(sheet)
     present = [o for o in exercise.Outcome if any(o in outcomes for outcomes in by_underlying.values())]
     ranked = sorted(by_underlying.items(), key=lambda item: (-sum(item[1].values()), item[0]))
     categories = [
@@ -55,14 +75,17 @@ def outcomes_chart(figures: WorksheetFigures) -> BarChart:
     )
 
 
-def moneyness_chart(figures: WorksheetFigures) -> BarChart:
+def moneyness_chart(sheet: Worksheet) -> BarChart:
     categories = histogram(
-        ((line.moneyness, (Decimal(line.long), Decimal(line.short))) for line in figures.lines),
+        (
+            (percent, (Decimal(contracts), Decimal(0)) if long else (Decimal(0), Decimal(contracts)))
+            for (percent, long), contracts in sheet.totals.by_moneyness.items()
+        ),
         MONEYNESS_EDGES,
         unknown_label="No price",
         suffix="%",
     )
-    near = figures.near_strike
+    near = near_strike(sheet)
     return BarChart(
         key="ws-moneyness",
         title=f"Moneyness: {near:,} contract{pluralize(near)} within \u00b1{PIN_PERCENT}% of the strike",

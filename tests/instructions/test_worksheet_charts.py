@@ -1,17 +1,18 @@
 """The worksheet's pictures: contracts by outcome per underlying (as the sheet reckons them, with the
-instructions in force) and the moneyness around the strike, in a constant number of queries."""
+instructions in force) and the moneyness around the strike, drawn from the sheet's own sums: no
+query of their own."""
 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from instructions.queries.charts import PIN_PERCENT, worksheet_figures
+from instructions.queries import worksheet
+from instructions.templatetags.worksheet_charts import PIN_PERCENT, near_strike, outcomes_by_underlying
 from tests.fixtures.desk import option
 from tests.positions.factories import make_position, option_symbol
 
@@ -24,10 +25,9 @@ def sheet_outcomes(client) -> dict[str, dict[str, int]]:
 
 
 def chart_outcomes(user, day) -> dict[str, dict[str, int]]:
-    figures = worksheet_figures(user, day)
     return {
         underlying: {outcome.label: n for outcome, n in outcomes.items()}
-        for underlying, outcomes in figures.outcomes_by_underlying.items()
+        for underlying, outcomes in outcomes_by_underlying(worksheet(user, day)).items()
     }
 
 
@@ -63,11 +63,8 @@ def test_moneyness_counts_every_contract_and_the_pin_risk_near_the_strike(client
         for row in rows
         if row.in_the_money is not None and abs(row.in_the_money / row.position.strike * 100) <= PIN_PERCENT
     )
-    figures = worksheet_figures(users["operations"], sheet.day)
-    assert figures.near_strike == near
-    assert sum(line.long + line.short for line in figures.lines) == sum(
-        abs(int(r.position.quantity)) for r in rows
-    )
+    assert near_strike(sheet) == near
+    assert sum(sheet.totals.by_moneyness.values()) == sum(abs(int(r.position.quantity)) for r in rows)
     response = client.get(reverse("instructions:worksheet"))
     moneyness = next(c for c in response.context["worksheet_chart_list"] if c.key == "ws-moneyness")
     assert sum(c.total for c in moneyness.categories) == sum(abs(int(r.position.quantity)) for r in rows)
@@ -77,22 +74,20 @@ def test_moneyness_counts_every_contract_and_the_pin_risk_near_the_strike(client
     assert html.count('role="img"') >= 2 and '<desc id="ws-outcomes-desc">' in html
 
 
-def test_the_figures_cost_the_same_queries_however_many_strikes(users, desk):
+def test_the_charts_cost_no_query_and_follow_the_sheets_account_and_filters(client, users, desk):
     day = date(2026, 4, 24)
-
-    def count() -> int:
-        with CaptureQueriesContext(connection) as captured:
-            worksheet_figures(users["operations"], day)
-        return len(captured)
-
-    count()  # the user's permissions are read once, then cached on the user
-    before = count()
     for strike in range(200, 240):
         make_position(desk, option_symbol("ZZZ", day, "C", strike), "2", "10.00")
-    assert count() == before
-    assert worksheet_figures(users["operations"], day, (desk.number,)).lines
-    assert not worksheet_figures(users["operations"], day, (999,)).lines
-    zzz = [line for line in worksheet_figures(users["operations"], day).lines if line.underlying == "ZZZ"]
-    assert len(zzz) == 40 and all(line.moneyness is None for line in zzz)  # ZZZ has no price
-    assert sum(line.outcomes[next(iter(line.outcomes))] for line in zzz) == 80
-    assert Decimal(0) not in {line.long for line in zzz}
+    sheet = worksheet(users["operations"], day, build_rows=False)
+    with CaptureQueriesContext(connection) as captured:
+        outcomes = outcomes_by_underlying(sheet)
+        near_strike(sheet)
+    assert not captured.captured_queries
+    assert sum(outcomes["ZZZ"].values()) == 80  # 40 strikes of 2 contracts, all unpriced
+    assert sheet.totals.by_moneyness[(None, True)] >= 80  # ZZZ has no price: "No price"
+    assert outcomes_by_underlying(worksheet(users["operations"], day, (desk.number,), build_rows=False))
+    assert not outcomes_by_underlying(worksheet(users["operations"], day, (999,), build_rows=False))
+    client.force_login(users["operations"])
+    response = client.get(reverse("instructions:worksheet"), {"day": day.isoformat(), "q": "ZZZ"})
+    chart = next(c for c in response.context["worksheet_chart_list"] if c.key == "ws-outcomes")
+    assert [category.label for category in chart.categories] == ["ZZZ"]
