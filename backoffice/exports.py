@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import xlsxwriter
+from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import register_converter
@@ -179,12 +180,15 @@ def export(
     """The file for one list, in ``fmt`` (one of ``FORMATS``; the URL refuses any other).
 
     ``what`` names the list (``book``), ``about`` narrows it for the file's name (an account, a
-    batch), ``filters`` are what the viewer asked for, as the audit records them. CSV streams
+    batch), ``filters`` are what the viewer asked for, as the audit records them. A queryset is read
+    through a server-side cursor, a chunk at a time. CSV streams
     straight from the rows; XLSX is written to a temporary file first (a zip cannot be streamed in
     order), so its row count is known and recorded.
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}")
+    if isinstance(rows, QuerySet):
+        rows = rows.iterator(chunk_size=CHUNK_SIZE)  # a server-side cursor: never every row at once
     name = f"{what}-{about}" if about else what
     filename = file_name(name, fmt)
     recorded = {key: _plain(value) for key, value in filters.items() if value not in (None, "", (), [])}

@@ -18,8 +18,7 @@ from backoffice.exports import Column, field
 from instructions import queries
 from instructions.forms import BatchExportForm, InstructionExportForm, WorksheetForm
 from instructions.models import Batch, BatchRow, CancelRequest, Instruction, InstructionStatus
-from positions.forms import ExportFilterForm
-from positions.models import Account
+from positions.exports import by_account_and_status, visible_accounts
 
 view_book = permission_required(roles.VIEW_BOOK, raise_exception=True)
 
@@ -124,10 +123,6 @@ WORKSHEET_COLUMNS: tuple[Column[queries.WorksheetRow], ...] = (
 )
 
 
-def _accounts(request: HttpRequest) -> list[Account]:
-    return list(Account.objects.visible_to(request.user))
-
-
 def _batch_form(request: HttpRequest) -> BatchExportForm:
     return BatchExportForm(request.GET)
 
@@ -146,7 +141,7 @@ def batches(request: HttpRequest, fmt: str) -> HttpResponseBase:
         fmt=fmt,
         what="batches",
         columns=BATCH_COLUMNS,
-        rows=rows.iterator(chunk_size=exports.CHUNK_SIZE),
+        rows=rows,
         filters={"status": status, "mine": mine},
     )
 
@@ -168,7 +163,7 @@ def batch_rows(request: HttpRequest, fmt: str) -> HttpResponseBase:
         what="batch-rows",
         about=str(batch or ""),
         columns=BATCH_ROW_COLUMNS,
-        rows=rows.iterator(chunk_size=exports.CHUNK_SIZE),
+        rows=rows,
         filters={"status": status, "mine": mine, "batch": batch},
     )
 
@@ -176,7 +171,9 @@ def batch_rows(request: HttpRequest, fmt: str) -> HttpResponseBase:
 @view_book
 @require_GET
 def instructions(request: HttpRequest, fmt: str) -> HttpResponseBase:
-    form = InstructionExportForm(request.GET, accounts=_accounts(request), statuses=InstructionStatus.choices)
+    form = InstructionExportForm(
+        request.GET, accounts=visible_accounts(request), statuses=InstructionStatus.choices
+    )
     if not form.is_valid():
         return exports.refused(request, form.errors)
     data = form.cleaned_data
@@ -190,7 +187,7 @@ def instructions(request: HttpRequest, fmt: str) -> HttpResponseBase:
         what="instructions",
         about=str(number or ""),
         columns=INSTRUCTION_COLUMNS,
-        rows=rows.iterator(chunk_size=exports.CHUNK_SIZE),
+        rows=rows,
         filters={"account": number, "status": data["status"], "live": live, "q": search},
     )
 
@@ -198,19 +195,13 @@ def instructions(request: HttpRequest, fmt: str) -> HttpResponseBase:
 @view_book
 @require_GET
 def cancels(request: HttpRequest, fmt: str) -> HttpResponseBase:
-    form = ExportFilterForm(request.GET, accounts=_accounts(request), statuses=CancelRequest.Status.choices)
-    if not form.is_valid():
-        return exports.refused(request, form.errors)
-    number, status = form.account_number, form.cleaned_data["status"]
-    rows = queries.cancel_requests(request.user, status=status, account_id=number)
-    return exports.export(
+    return by_account_and_status(
         request,
-        fmt=fmt,
+        fmt,
         what="cancels",
-        about=str(number or ""),
         columns=CANCEL_COLUMNS,
-        rows=rows.iterator(chunk_size=exports.CHUNK_SIZE),
-        filters={"account": number, "status": status},
+        statuses=CancelRequest.Status.choices,
+        rows=lambda number, status: queries.cancel_requests(request.user, status=status, account_id=number),
     )
 
 
@@ -232,7 +223,7 @@ def attention(request: HttpRequest, fmt: str) -> HttpResponseBase:
 @require_GET
 def worksheet(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """Every row of the sheet for the day and account on screen (or one underlying's, ``underlying=``)."""
-    form = WorksheetForm(request.GET or None, accounts=_accounts(request))
+    form = WorksheetForm(request.GET or None, accounts=visible_accounts(request))
     if form.is_bound and not form.is_valid():
         return exports.refused(request, form.errors)
     data = form.cleaned_data if form.is_bound else {}

@@ -7,8 +7,11 @@ page's filters; ``backoffice.exports`` writes the file, neutralises formulas and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from django.contrib.auth.decorators import permission_required
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.http import require_GET
 
@@ -105,15 +108,41 @@ SYNC_RUN_COLUMNS: tuple[Column[SyncRun], ...] = (
 )
 
 
-def _accounts(request: HttpRequest) -> list[Account]:
+def visible_accounts(request: HttpRequest) -> list[Account]:
+    """The accounts a filter form may offer this viewer: their desks'."""
     return list(Account.objects.visible_to(request.user))
+
+
+def by_account_and_status(
+    request: HttpRequest,
+    fmt: str,
+    *,
+    what: str,
+    columns: Sequence[Column[Any]],
+    statuses: list[tuple[str, str]],
+    rows: Callable[[int | None, str], QuerySet[Any]],
+) -> HttpResponseBase:
+    """A list filtered, as its page is, by account and status: ``rows(account number, status)``."""
+    form = ExportFilterForm(request.GET, accounts=visible_accounts(request), statuses=statuses)
+    if not form.is_valid():
+        return exports.refused(request, form.errors)
+    number, status = form.account_number, form.cleaned_data["status"]
+    return exports.export(
+        request,
+        fmt=fmt,
+        what=what,
+        about=str(number or ""),
+        columns=columns,
+        rows=rows(number, status),
+        filters={"account": number, "status": status},
+    )
 
 
 @view_book
 @require_GET
 def book(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """The book as on screen: the same filters and order, every page of it."""
-    form = BookFilterForm(request.GET or None, accounts=_accounts(request))
+    form = BookFilterForm(request.GET or None, accounts=visible_accounts(request))
     if form.is_bound and not form.is_valid():
         return exports.refused(request, form.errors)
     filters = form.filters()
@@ -123,32 +152,25 @@ def book(request: HttpRequest, fmt: str) -> HttpResponseBase:
         what="book",
         about="-".join(map(str, filters.account_ids)),
         columns=BOOK_COLUMNS,
-        rows=queries.book(filters, request.user).iterator(chunk_size=exports.CHUNK_SIZE),
+        rows=queries.book(filters, request.user),
         filters=dataclasses.asdict(filters),
     )
 
 
 def _filter_form(request: HttpRequest, statuses: list[tuple[str, str]]) -> ExportFilterForm:
-    return ExportFilterForm(request.GET, accounts=_accounts(request), statuses=statuses)
+    return ExportFilterForm(request.GET, accounts=visible_accounts(request), statuses=statuses)
 
 
 @view_book
 @require_GET
 def closes(request: HttpRequest, fmt: str) -> HttpResponseBase:
-    form = _filter_form(request, CloseRequest.Status.choices)
-    if not form.is_valid():
-        return exports.refused(request, form.errors)
-    number, status = form.account_number, form.cleaned_data["status"]
-    return exports.export(
+    return by_account_and_status(
         request,
-        fmt=fmt,
+        fmt,
         what="closes",
-        about=str(number or ""),
         columns=CLOSE_COLUMNS,
-        rows=queries.close_requests(request.user, status=status, account_id=number).iterator(
-            chunk_size=exports.CHUNK_SIZE
-        ),
-        filters={"account": number, "status": status},
+        statuses=CloseRequest.Status.choices,
+        rows=lambda number, status: queries.close_requests(request.user, status=status, account_id=number),
     )
 
 
@@ -156,7 +178,7 @@ def closes(request: HttpRequest, fmt: str) -> HttpResponseBase:
 @require_GET
 def close_orders(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """The orders of every close (or of one, ``close=``), as the close pages list them."""
-    form = CloseOrdersExportForm(request.GET, accounts=_accounts(request), statuses=[])
+    form = CloseOrdersExportForm(request.GET, accounts=visible_accounts(request), statuses=[])
     if not form.is_valid():
         return exports.refused(request, form.errors)
     number, close = form.account_number, form.cleaned_data["close"]
@@ -166,9 +188,7 @@ def close_orders(request: HttpRequest, fmt: str) -> HttpResponseBase:
         what="close-orders",
         about=str(close or number or ""),
         columns=ORDER_COLUMNS,
-        rows=queries.close_orders(request.user, close_id=close, account_id=number).iterator(
-            chunk_size=exports.CHUNK_SIZE
-        ),
+        rows=queries.close_orders(request.user, close_id=close, account_id=number),
         filters={"account": number, "close": close},
     )
 
@@ -176,18 +196,11 @@ def close_orders(request: HttpRequest, fmt: str) -> HttpResponseBase:
 @view_book
 @require_GET
 def sync_runs(request: HttpRequest, fmt: str) -> HttpResponseBase:
-    form = _filter_form(request, SyncRun.Status.choices)
-    if not form.is_valid():
-        return exports.refused(request, form.errors)
-    number, status = form.account_number, form.cleaned_data["status"]
-    return exports.export(
+    return by_account_and_status(
         request,
-        fmt=fmt,
+        fmt,
         what="sync-runs",
-        about=str(number or ""),
         columns=SYNC_RUN_COLUMNS,
-        rows=queries.all_sync_runs(request.user, account_id=number, status=status).iterator(
-            chunk_size=exports.CHUNK_SIZE
-        ),
-        filters={"account": number, "status": status},
+        statuses=SyncRun.Status.choices,
+        rows=lambda number, status: queries.all_sync_runs(request.user, account_id=number, status=status),
     )
