@@ -369,26 +369,13 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from bench._common import debug_off_environment, drop_database, use_database
-    from bench.pages import SECRET_KEY, free_port, start_gunicorn, stop_gunicorn
+    from bench._common import drop_database, use_database
+    from bench.pages import free_port, production_environment, start_gunicorn, stop_gunicorn
     from sandbox.process import SandboxProcess
-    from sandbox.server import DEMO_API_KEY
 
     base, bench_url, reused = use_database(args.db_name, reuse=args.reuse)
     with tempfile.TemporaryDirectory() as tmp, SandboxProcess(Path(tmp) / "sandbox") as sandbox:
-        env = {
-            **os.environ,
-            **debug_off_environment(Path(tmp)),
-            "SECRET_KEY": SECRET_KEY,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "0",
-            "STATIC_ROOT": str(Path(tmp) / "static"),
-            "DATABASE_URL": bench_url,
-            "CLEAR_STREET_BASE_URL": sandbox.base_url,
-            "CLEAR_STREET_API_KEY": DEMO_API_KEY,
-            "MARKET_CLOCK": "sandbox",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = production_environment(Path(tmp), bench_url, sandbox.base_url)
         os.environ.update(env)
         import django
 

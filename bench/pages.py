@@ -199,24 +199,30 @@ def load(url: str, cookie: str, users: int, seconds: int, script: Path) -> Resul
     )
 
 
+def production_environment(tmp: Path, database_url: str, upstream: str) -> dict[str, str]:
+    """This process's environment, as gunicorn serves the production profile (DEBUG off, static
+    files collected under ``tmp``) over ``database_url`` with ``upstream`` as Clear Street."""
+    return {
+        **os.environ,
+        **debug_off_environment(tmp),
+        "SECRET_KEY": SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "STATIC_ROOT": str(tmp / "static"),
+        "DATABASE_URL": database_url,
+        "CLEAR_STREET_BASE_URL": upstream,
+        "CLEAR_STREET_API_KEY": DEMO_API_KEY,
+        "MARKET_CLOCK": "sandbox",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 def run(args: argparse.Namespace) -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     base, bench_url, _ = use_database(args.db_name, reuse=args.reuse)
     with tempfile.TemporaryDirectory() as tmp, SandboxProcess(Path(tmp) / "sandbox") as sandbox:
-        env = {
-            **os.environ,
-            **debug_off_environment(Path(tmp)),
-            "SECRET_KEY": SECRET_KEY,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "0",
-            "STATIC_ROOT": str(Path(tmp) / "static"),
-            "DATABASE_URL": bench_url,
-            "CLEAR_STREET_BASE_URL": sandbox.base_url,
-            "CLEAR_STREET_API_KEY": DEMO_API_KEY,
-            "MARKET_CLOCK": "sandbox",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = production_environment(Path(tmp), bench_url, sandbox.base_url)
         os.environ.update(env)
         import django
 
