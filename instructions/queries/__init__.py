@@ -14,6 +14,7 @@ from instructions.queries.attention import (
     attention_items,
     batch_cutoff,
     batches_needing_attention_by_status,
+    passed_cutoff,
     waiting_batches,
 )
 from instructions.queries.batches import (
@@ -27,6 +28,7 @@ from instructions.queries.batches import (
     claimed_contracts,
     drafts_for_day,
     held_contracts,
+    maker_price_book,
     maker_summary,
     pending_batches,
     pending_cancels,
@@ -85,8 +87,10 @@ __all__ = [
     "held_contracts",
     "instructions",
     "instructions_on",
+    "maker_price_book",
     "maker_summary",
     "open_cancel",
+    "passed_cutoff",
     "pending_batches",
     "pending_cancels",
     "position_changes",

@@ -18,9 +18,9 @@ from backoffice import clock
 from backoffice.roles import AnyUser
 from instructions import calendar
 from instructions.models import Batch, BatchRow, CancelRequest, InstructionStatus
-from instructions.queries.economics import assess
+from instructions.queries.economics import NEVER, assess
 from positions.models import CloseRequest
-from positions.queries import close_attention, closes_needing_attention, price_book
+from positions.queries import PriceBook, close_attention, closes_needing_attention, price_book
 
 RED, AMBER = "bad", "warn"
 
@@ -61,12 +61,14 @@ class AttentionItem:
         )
 
 
-def batch_cutoff(batch: Batch, rows: Iterable[BatchRow] | None = None) -> datetime:
+def batch_cutoff(
+    batch: Batch, rows: Iterable[BatchRow] | None = None, prices: PriceBook | None = None
+) -> datetime:
     """The earliest cutoff among the batch's rows, at today's prices: the batch must be approved and
     sent by then (a row whose position left the book is held to the firm's cutoff)."""
     rows = list(rows if rows is not None else batch.rows.select_related("position"))
-    positions = [row.position for row in rows if row.position is not None]
-    prices = price_book(positions, batch.business_date)
+    if prices is None:
+        prices = price_book([row.position for row in rows if row.position is not None], batch.business_date)
     cutoffs = [
         assess(row.position, row.instruction_type, row.quantity, prices).cutoff
         if row.position is not None
@@ -74,6 +76,25 @@ def batch_cutoff(batch: Batch, rows: Iterable[BatchRow] | None = None) -> dateti
         for row in rows
     ]
     return min(cutoffs, default=calendar.firm_cutoff(batch.business_date))
+
+
+def passed_cutoff(
+    batch: Batch, rows: Iterable[BatchRow], now: datetime, prices: PriceBook | None = None
+) -> datetime | None:
+    """The batch's cutoff (``batch_cutoff``) if ``now`` is past it, else None.
+
+    A row's cutoff is its day's firm or contrary cutoff, whichever its price makes it: before the
+    earlier of the two for every row, the cutoff cannot have passed, and no price is read.
+    """
+    rows = list(rows)
+    days = {row.position.expiration_date for row in rows if row.position is not None}
+    floors = [min(calendar.firm_cutoff(day), calendar.contrary_cutoff(day)) for day in days if day]
+    if any(row.position is None for row in rows) or not rows:
+        floors.append(calendar.firm_cutoff(batch.business_date))
+    if now <= min(floors, default=NEVER):
+        return None
+    cutoff = batch_cutoff(batch, rows, prices)
+    return cutoff if now > cutoff else None
 
 
 def _batch_item(batch: Batch, now: datetime, warnings: bool) -> AttentionItem | None:
