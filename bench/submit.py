@@ -357,8 +357,13 @@ def desk_batches(maker, batches: int, rows: int) -> list[int]:
     """``batches`` pending batches of ``rows`` rows, each on contracts of its own, across the books."""
     per_book = EXPIRING_LONGS // rows
     pending = []
-    for account_id in desk_accounts(batches, rows, DESK_BASE):
-        account = synced_account(account_id)
+    # Every book synced before any batch is drafted: a later sync would move the prices' source.
+    # On the desk before any is drafted too: the source a price is shown with depends on it.
+    from positions.models import Desk
+
+    accounts = [synced_account(account_id) for account_id in desk_accounts(batches, rows, DESK_BASE)]
+    Desk.objects.get(name="Bench desk").accounts.add(*accounts)
+    for account in accounts:
         for n in range(min(per_book, batches - len(pending))):
             batch, _ = pending_batch(maker, account, rows, skip=n * rows)
             pending.append(batch.pk)
@@ -496,6 +501,19 @@ def run(args: argparse.Namespace) -> None:
                         desk = desk_at_cutoff(maker, checker, args.batches, args.batch_rows)
                 finally:
                     stop_worker(worker)
+                    problems = [
+                        text
+                        for text in (Path(state) / "worker.log").read_text().splitlines()
+                        if any(
+                            level in text.lower() for level in ('"warning"', '"error"', '"critical"', "retry")
+                        )
+                    ]
+                    if problems:  # a retried submission shows in the timings: say why
+                        print(
+                            f"  the worker logged {len(problems)} warning(s), the first: ",
+                            *problems[:5],
+                            sep="\n    ",
+                        )
                 if desk:
                     desk["alone"] = sandbox_sequential(sandbox.base_url, desk["bodies"], args.batch_rows)
 

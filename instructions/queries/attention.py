@@ -18,7 +18,7 @@ from backoffice import clock
 from backoffice.roles import AnyUser
 from instructions import calendar
 from instructions.models import Batch, BatchRow, CancelRequest, InstructionStatus
-from instructions.queries.economics import NEVER, assess
+from instructions.queries.economics import assess
 from positions.models import CloseRequest
 from positions.queries import PriceBook, close_attention, closes_needing_attention, price_book
 
@@ -79,19 +79,22 @@ def batch_cutoff(
 
 
 def passed_cutoff(
-    batch: Batch, rows: Iterable[BatchRow], now: datetime, prices: PriceBook | None = None
+    batch: Batch, now: datetime, rows: list[BatchRow] | None = None, prices: PriceBook | None = None
 ) -> datetime | None:
-    """The batch's cutoff (``batch_cutoff``) if ``now`` is past it, else None.
+    """The batch's cutoff (``batch_cutoff``) if ``now`` is past it, else None; ``rows``, if given,
+    come with their positions.
 
     A row's cutoff is its day's firm or contrary cutoff, whichever its price makes it: before the
     earlier of the two for every row, the cutoff cannot have passed, and no price is read.
     """
-    rows = list(rows)
-    days = {row.position.expiration_date for row in rows if row.position is not None}
-    floors = [min(calendar.firm_cutoff(day), calendar.contrary_cutoff(day)) for day in days if day]
-    if any(row.position is None for row in rows) or not rows:
-        floors.append(calendar.firm_cutoff(batch.business_date))
-    if now <= min(floors, default=NEVER):
+    days = (
+        {row.position.expiration_date if row.position else None for row in rows}
+        if rows is not None
+        else set(batch.rows.values_list("position__expiration_date", flat=True))
+    )
+    firm = calendar.firm_cutoff(batch.business_date)  # a row without a position (or expiry) at the latest
+    floors = [min(calendar.firm_cutoff(day), calendar.contrary_cutoff(day)) if day else firm for day in days]
+    if now <= min(floors, default=firm):
         return None
     cutoff = batch_cutoff(batch, rows, prices)
     return cutoff if now > cutoff else None

@@ -25,9 +25,7 @@ def _require_before_cutoff(
     batch: Batch, verb: str, rows: list[BatchRow] | None = None, prices: PriceBook | None = None
 ) -> None:
     """The cutoff that governs the batch (its earliest row's, at today's prices) has not passed."""
-    if rows is None:
-        rows = list(batch.rows.select_related("position"))
-    cutoff = passed_cutoff(batch, rows, clock.now(), prices)
+    cutoff = passed_cutoff(batch, clock.now(), rows, prices)
     if cutoff is not None:
         raise ActionRefused(
             f"Batch #{batch.pk} can no longer be {verb}: its cutoff passed at {cutoff:%H:%M} ET.",
@@ -132,7 +130,7 @@ def expire_batches() -> int:
             batch = BATCHES.lock(batch_id)
             if batch.status not in {S.DRAFT, S.PENDING_APPROVAL}:
                 continue
-            cutoff = passed_cutoff(batch, batch.rows.select_related("position"), now)
+            cutoff = passed_cutoff(batch, now)
             if cutoff is None:
                 continue
             BATCHES.move(

@@ -87,7 +87,7 @@ def submit_batch(batch_id: int, *, celery_task_id: str | None = None, final_atte
 def _send_batch(batch: Batch, *, celery_task_id: str | None, final_attempt: bool) -> Batch:
     # A call an earlier worker left with no answer recorded goes on the record first, as such.
     resolve_interrupted_calls(subject_type="batch", subject_id=batch.pk)
-    rows = list(batch.rows.select_related("position"))
+    rows = list(batch.rows.all())
     answered = Answered(rows)
     try:
         with BATCHES.calls_made_for(batch, celery_task_id), ClearStreetClient() as client:
@@ -95,7 +95,7 @@ def _send_batch(batch: Batch, *, celery_task_id: str | None, final_attempt: bool
                 answered.link(_listed(batch, client, why="to reconcile"))
             # Only rows never answered go: accepted, rejected and unreadable ones are final here.
             to_send = [row for row in rows if row.instruction_id not in answered.found and not row.status]
-            if to_send and (cutoff := passed_cutoff(batch, rows, clock.now())) is not None:
+            if to_send and (cutoff := passed_cutoff(batch, clock.now())) is not None:
                 # Too late to send what is left (a worker or Clear Street was down until now).
                 return _settle(
                     batch.pk,
