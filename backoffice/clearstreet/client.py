@@ -105,7 +105,7 @@ def _envelope_error(body: dict[str, Any]) -> tuple[str, Any]:
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """The trusted certificates, read once per process rather than for every client (each read
     costs tens of milliseconds, on every batch a worker sends); as httpx would build them."""
     return httpx.create_ssl_context()
@@ -133,7 +133,7 @@ class ClearStreetClient:
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=self.base_url,
-            verify=_tls_context(),
+            verify=tls_context(),
             timeout=httpx.Timeout(timeout if timeout is not None else settings.CLEAR_STREET_TIMEOUT_SECONDS),
             headers={
                 "Authorization": f"Bearer {self._api_key}",
