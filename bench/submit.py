@@ -303,7 +303,7 @@ def start_worker(bench_url: str, sandbox_url: str, log_path: Path, concurrency: 
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # it builds the exchange calendar before it is ready
     while not app.control.ping(timeout=0.5, destination=[name]):
         if worker.poll() is not None or time.monotonic() > deadline:
             worker.kill()
