@@ -1,6 +1,7 @@
 """Benchmark: from a checker's approval to every row SENT, for a 500-row batch, beside the sandbox.
 
     .venv/bin/python bench/submit.py [--rows 500] [--repeat 3] [--no-worker] [--profile] [--keep]
+        [--batches 100] [--batch-rows 100] [--concurrency 2] [--no-concurrent]
 
 Starts a real sandbox process (throw-away state directory) with its clock frozen on an expiration
 day (Friday 2026-04-24, 10:30 ET, before the 16:30 ET firm cutoff) and ``accept_delay_seconds``
@@ -21,6 +22,13 @@ submits it for approval. Then, in the same run:
   another account (``json.dumps`` + round trip + ``json.loads``, a new connection as ours has);
 - ours through a real Celery worker (unless ``--no-worker``): approval, then polling the rows until
   all are ``SENT`` (worker pick-up latency included).
+
+And the desk at the cutoff (unless ``--no-concurrent``): ``--batches`` batches of ``--batch-rows``
+rows each (100 x 100), drafted across several accounts, approved together by the checker (one
+commit hands every submission to the queue), then sent by a real Celery worker running
+``--concurrency`` processes (the deployment's ``WORKER_CONCURRENCY``), timed from the commit until
+every row of every batch is ``SENT``; beside the sandbox's own time for the same 100 requests (each
+batch's exact body, fresh keys) POSTed one after another to identical books.
 
 Medians over ``--repeat`` runs. ``--profile`` also runs one more in-process submission under
 cProfile and prints where the time goes. Django runs with DEBUG off, as a worker does. The
@@ -56,6 +64,8 @@ BUSINESS_DATE = "2026-04-24"  # a Friday, a full trading day
 MARKET_TIME = "10:30"  # New York, well before the 16:30 firm cutoff
 BOOK_SIZE = 8000  # 4 blocks of the generated book: 640 long options expiring on the business date
 OURS_BASE, WORKER_BASE, REPLAY_BASE, PROFILE_ACCOUNT = 910001, 920001, 930001, 940001
+DESK_BASE, DESK_REPLAY_BASE = 950001, 960001  # the 100 x 100 scenario's books and their replicas
+EXPIRING_LONGS = 640  # long options expiring on the business date in each generated book
 QUEUE = f"bench-submit-{os.getpid()}"  # our own queue: no other worker picks up these batches
 
 
@@ -84,15 +94,16 @@ def audit_rows_after(first: int, last: int | None = None) -> tuple[int, dict[str
     return sum(kinds.values()), kinds
 
 
-def submit_call_body(first_audit_id: int) -> list[dict]:
-    """The exact JSON body of the submit our client sent (from its audit row)."""
+def submit_call_body(first_audit_id: int, batch_id: int | None = None) -> list[dict]:
+    """The exact JSON body of the submit our client sent (from its audit row), for ``batch_id``."""
     from django.db import connections
 
     with connections["audit"].cursor() as cursor:
         cursor.execute(
             "SELECT request_body FROM audit_entry WHERE id > %s AND method = 'POST' "
-            "AND path LIKE '%%/positions/instructions' ORDER BY id DESC LIMIT 1",
-            [first_audit_id],
+            "AND path LIKE '%%/positions/instructions' "
+            "AND (%s::text IS NULL OR (subject_type = 'batch' AND subject_id = %s)) ORDER BY id DESC LIMIT 1",
+            [first_audit_id, None if batch_id is None else str(batch_id), str(batch_id)],
         )
         (body,) = cursor.fetchone()
     return body if isinstance(body, list) else json.loads(body)
@@ -128,8 +139,9 @@ def synced_account(account_id: int):
     return account
 
 
-def pending_batch(maker, account, rows: int):
-    """A maker's EXERCISE batch of ``rows`` long options expiring today, submitted for approval."""
+def pending_batch(maker, account, rows: int, skip: int = 0):
+    """A maker's EXERCISE batch of ``rows`` long options expiring today (after the first ``skip``
+    of them by symbol), submitted for approval."""
     from backoffice import clock
     from instructions import exercise
     from instructions import services as instructions
@@ -141,7 +153,7 @@ def pending_batch(maker, account, rows: int):
     candidates = list(
         Position.objects.filter(
             account=account, instrument_type="OPTION", quantity__gt=0, expiration_date=today
-        ).order_by("symbol")[:rows]
+        ).order_by("symbol")[skip : skip + rows]
     )
     assert len(candidates) == rows, f"only {len(candidates)} long options expire on {today}"
     specs, otm = [], 0
@@ -265,7 +277,7 @@ def sandbox_alone(base_url: str, account_id: int, body: list[dict]) -> float:
 # --- ours, through a worker ------------------------------------------------------------------------
 
 
-def start_worker(bench_url: str, sandbox_url: str, log_path: Path) -> subprocess.Popen:
+def start_worker(bench_url: str, sandbox_url: str, log_path: Path, concurrency: int = 1) -> subprocess.Popen:
     from django.conf import settings
 
     from backoffice import queues
@@ -285,13 +297,13 @@ def start_worker(bench_url: str, sandbox_url: str, log_path: Path) -> subprocess
     log = log_path.open("w")
     argv = [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "-l", "WARNING"]
     worker = subprocess.Popen(
-        [*argv, "-Q", ",".join(queues.all_queues(QUEUE)), "--concurrency", "1", "-n", name],
+        [*argv, "-Q", ",".join(queues.all_queues(QUEUE)), "--concurrency", str(concurrency), "-n", name],
         cwd=BASE_DIR,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # it builds the exchange calendar before it is ready
     while not app.control.ping(timeout=0.5, destination=[name]):
         if worker.poll() is not None or time.monotonic() > deadline:
             worker.kill()
@@ -330,6 +342,68 @@ def ours_via_worker(maker, checker, account_id: int, rows: int) -> float:
             raise RuntimeError("the worker did not send the batch within 120 s")
         time.sleep(0.002)
     return time.perf_counter() - t0
+
+
+# --- the desk at the cutoff: many batches approved together ----------------------------------------
+
+
+def desk_accounts(batches: int, rows: int, base: int) -> list[int]:
+    """Enough generated books to hold ``batches`` batches of ``rows`` distinct expiring longs."""
+    per_book = EXPIRING_LONGS // rows
+    return [base + i for i in range(-(-batches // per_book))]
+
+
+def desk_batches(maker, batches: int, rows: int) -> list[int]:
+    """``batches`` pending batches of ``rows`` rows, each on contracts of its own, across the books."""
+    per_book = EXPIRING_LONGS // rows
+    pending = []
+    # Every book synced before any batch is drafted: a later sync would move the prices' source.
+    # On the desk before any is drafted too: the source a price is shown with depends on it.
+    from positions.models import Desk
+
+    accounts = [synced_account(account_id) for account_id in desk_accounts(batches, rows, DESK_BASE)]
+    Desk.objects.get(name="Bench desk").accounts.add(*accounts)
+    for account in accounts:
+        for n in range(min(per_book, batches - len(pending))):
+            batch, _ = pending_batch(maker, account, rows, skip=n * rows)
+            pending.append(batch.pk)
+    return pending
+
+
+def desk_at_cutoff(maker, checker, batches: int, rows: int) -> dict:
+    """Approve ``batches`` batches together (one commit), then poll until every row is SENT."""
+    from django.db import transaction
+
+    from instructions import services as instructions
+    from instructions.models import BatchRow, InstructionStatus
+
+    pending = desk_batches(maker, batches, rows)
+    before = last_audit_id()
+    t0 = time.perf_counter()
+    with transaction.atomic():  # approved together: the submissions are handed on at the commit
+        for batch_id in pending:
+            instructions.approve_batch(checker, batch_id)
+    committed = time.perf_counter()
+    deadline = committed + 600
+    sent = BatchRow.objects.filter(batch_id__in=pending, status=InstructionStatus.SENT)
+    while sent.count() < batches * rows:
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the workers did not send every batch within 600 s")
+        time.sleep(0.01)
+    done = time.perf_counter()
+    return {
+        "approvals": committed - t0,
+        "to_sent": done - committed,
+        "total": done - t0,
+        "bodies": [submit_call_body(before, batch_id) for batch_id in pending],
+    }
+
+
+def sandbox_sequential(base_url: str, bodies: list[dict], rows: int) -> list[float]:
+    """Each body POSTed to its own replica book, one after another: the sandbox's own times."""
+    per_book = EXPIRING_LONGS // rows
+    replicas = desk_accounts(len(bodies), rows, DESK_REPLAY_BASE)
+    return [sandbox_alone(base_url, replicas[i // per_book], body) for i, body in enumerate(bodies)]
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -377,6 +451,9 @@ def run(args: argparse.Namespace) -> None:
                 accounts += [WORKER_BASE + i for i in range(args.repeat + 1)]  # +1: warm-up
             if args.profile:
                 accounts.append(PROFILE_ACCOUNT)
+            if args.concurrent:
+                accounts += desk_accounts(args.batches, args.batch_rows, DESK_BASE)
+                accounts += desk_accounts(args.batches, args.batch_rows, DESK_REPLAY_BASE)
             began = time.perf_counter()
             for account_id in accounts:
                 control(sandbox.base_url, "POST", "generate", {"account_id": account_id, "count": BOOK_SIZE})
@@ -409,15 +486,36 @@ def run(args: argparse.Namespace) -> None:
                 watches.restore()
 
             worker_times: list[float] = []
-            if args.worker:
+            desk: dict = {}
+            if args.worker or args.concurrent:
                 purge_queue()  # the in-process runs queued their (now settled) batches too
-                worker = start_worker(bench_url, sandbox.base_url, Path(state) / "worker.log")
+                worker = start_worker(
+                    bench_url, sandbox.base_url, Path(state) / "worker.log", args.concurrency
+                )
                 try:
-                    ours_via_worker(maker, checker, WORKER_BASE + args.repeat, args.rows)  # warm-up
-                    for i in range(args.repeat):
-                        worker_times.append(ours_via_worker(maker, checker, WORKER_BASE + i, args.rows))
+                    if args.worker:
+                        ours_via_worker(maker, checker, WORKER_BASE + args.repeat, args.rows)  # warm-up
+                        for i in range(args.repeat):
+                            worker_times.append(ours_via_worker(maker, checker, WORKER_BASE + i, args.rows))
+                    if args.concurrent:
+                        desk = desk_at_cutoff(maker, checker, args.batches, args.batch_rows)
                 finally:
                     stop_worker(worker)
+                    problems = [
+                        text
+                        for text in (Path(state) / "worker.log").read_text().splitlines()
+                        if any(
+                            level in text.lower() for level in ('"warning"', '"error"', '"critical"', "retry")
+                        )
+                    ]
+                    if problems:  # a retried submission shows in the timings: say why
+                        print(
+                            f"  the worker logged {len(problems)} warning(s), the first: ",
+                            *problems[:5],
+                            sep="\n    ",
+                        )
+                if desk:
+                    desk["alone"] = sandbox_sequential(sandbox.base_url, desk["bodies"], args.batch_rows)
 
             profile_text = ""
             if args.profile:
@@ -480,6 +578,22 @@ def run(args: argparse.Namespace) -> None:
             if worker_times:
                 via_worker = median(worker_times)
                 print(f"  ours/sandbox, via the worker             {via_worker / sandbox_seconds:6.2f} x")
+            if desk:
+                sequential = sum(desk["alone"])
+                print(
+                    f"\n{args.batches} batches of {args.batch_rows} rows approved together, sent by a worker "
+                    f"of {args.concurrency} processes"
+                )
+                line("  the checker's approvals (one commit)", desk["approvals"])
+                line("  from the commit to every row SENT", desk["to_sent"])
+                line("  from the first approval to every row SENT", desk["total"])
+                line(
+                    f"  the sandbox's own time, the {args.batches} requests one after another",
+                    sequential,
+                    f"(each {min(desk['alone']) * 1000:.0f}-{max(desk['alone']) * 1000:.0f} ms)",
+                )
+                print(f"  ours/sandbox, commit to all SENT         {desk['to_sent'] / sequential:6.2f} x")
+                print(f"  ours/sandbox, first approval to all SENT {desk['total'] / sequential:6.2f} x")
             if profile_text:
                 print("\ncProfile of one approval + in-process submission (cumulative):")
                 print(profile_text)
@@ -499,6 +613,12 @@ def main() -> None:
     parser.add_argument(
         "--no-worker", dest="worker", action="store_false", help="skip the Celery worker runs"
     )
+    parser.add_argument(
+        "--no-concurrent", dest="concurrent", action="store_false", help="skip the many-batches scenario"
+    )
+    parser.add_argument("--batches", type=int, default=100, help="batches approved together")
+    parser.add_argument("--batch-rows", type=int, default=100, help="rows in each of those batches")
+    parser.add_argument("--concurrency", type=int, default=2, help="the worker's processes")
     parser.add_argument("--profile", action="store_true", help="also profile one submission with cProfile")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     run(parser.parse_args())

@@ -65,6 +65,11 @@ def _sessions() -> _Sessions:
     return _Sessions(first=WINDOW_START, last=WINDOW_END, closes=by_day)
 
 
+def warm() -> None:
+    """Build the calendar now rather than on first use (a worker, before it forks its children)."""
+    _sessions()
+
+
 def _in_window(day: date) -> bool:
     sessions = _sessions()
     return sessions.first <= day <= sessions.last

@@ -34,17 +34,29 @@ def _number(value: int | float | decimal.Decimal) -> str:
     return str(number.normalize(_NUMBER_CONTEXT))
 
 
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no whitespace, ASCII only, normalised numbers, datetimes as UTC ISO strings."""
+def canonical_json(value: Any, _done: dict[int, str] | None = None) -> str:
+    """Sorted keys, no whitespace, ASCII only, normalised numbers, datetimes as UTC ISO strings.
+
+    ``_done`` remembers the text of each dict and list already written in this call, by identity:
+    a tree that appears twice (a decision's unchanged rows, before and after) is written once.
+    """
     # The common types first, by exact type: audit bodies are large trees of dicts, lists and strings.
     kind = type(value)
     if kind is str:
         return _string(value)
-    if kind is dict:
-        items = sorted((str(key), item) for key, item in value.items())
-        return "{" + ",".join(f"{_string(key)}:{canonical_json(item)}" for key, item in items) + "}"
-    if kind is list:
-        return "[" + ",".join(canonical_json(item) for item in value) + "]"
+    if kind is dict or kind is list:
+        if _done is None:
+            _done = {}
+        elif (text := _done.get(id(value))) is not None:
+            return text
+        if kind is dict:
+            items = sorted((str(key), item) for key, item in value.items())
+            members = (f"{_string(key)}:{canonical_json(item, _done)}" for key, item in items)
+            text = "{" + ",".join(members) + "}"
+        else:
+            text = "[" + ",".join(canonical_json(item, _done) for item in value) + "]"
+        _done[id(value)] = text
+        return text
     if value is None:
         return "null"
     if value is True:
@@ -58,10 +70,11 @@ def canonical_json(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return json.dumps(value.astimezone(dt.UTC).isoformat())
     if isinstance(value, Mapping):
+        # Its items may be made afresh and freed as they go, so their identities are not remembered.
         items = sorted((str(key), item) for key, item in value.items())
         return "{" + ",".join(f"{_string(key)}:{canonical_json(item)}" for key, item in items) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ",".join(canonical_json(item) for item in value) + "]"
+        return "[" + ",".join(canonical_json(item, _done) for item in value) + "]"
     raise TypeError(f"not canonical JSON: {type(value).__name__}")
 
 

@@ -52,6 +52,17 @@ def scrub_optional(text: Any) -> str | None:
 
 def sanitize(value: Any, _depth: int = 0) -> Any:
     """A JSON tree of dict/list/str/int/float/bool/None, redacted and scrubbed."""
+    # The common types first, by exact type: snapshots and bodies are large trees of them.
+    kind = type(value)
+    if kind is str:
+        return scrub(value)
+    if kind is dict and _depth <= _MAX_DEPTH:
+        return {
+            scrub(str(key)): REDACTED if is_secret_key(str(key)) else sanitize(item, _depth + 1)
+            for key, item in value.items()
+        }
+    if kind is list and _depth <= _MAX_DEPTH:
+        return [sanitize(item, _depth + 1) for item in value]
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, str):
@@ -76,3 +87,27 @@ def sanitize(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [sanitize(item, _depth + 1) for item in value]
     return scrub(str(value))
+
+
+def sanitize_pair(before: Any, after: Any) -> tuple[Any, Any]:
+    """``sanitize`` of two snapshots of one thing (a decision's before and after), where each value of
+    ``after`` that did not change is the very tree made for ``before``: a transition of a 500-row
+    batch redacts its rows once. Unchanged means the same type, equal and printed alike."""
+    clean_before = sanitize(before)
+    if type(before) is not dict or type(after) is not dict:
+        return clean_before, sanitize(after)
+    clean_after = {}
+    for key, item in after.items():
+        name = str(key)
+        if is_secret_key(name):
+            clean_after[scrub(name)] = REDACTED
+        elif key in before and _unchanged(before[key], item):
+            clean_after[scrub(name)] = clean_before[scrub(name)]
+        else:
+            clean_after[scrub(name)] = sanitize(item, 1)
+    return clean_before, clean_after
+
+
+def _unchanged(old: Any, new: Any) -> bool:
+    # 1, True, 1.0 and Decimal(1) are equal but recorded differently; their reprs tell them apart.
+    return type(old) is type(new) and old == new and repr(old) == repr(new)

@@ -29,7 +29,7 @@ from backoffice.audit.anchor import Checkpoint
 from backoffice.audit.chain import CONTENT_FIELDS, row_hash
 from backoffice.audit.context import SYSTEM, SystemActor, audit_context, current_audit_context
 from backoffice.audit.models import AUDIT_DB, GENESIS_HASH, AuditEntry, ChainVerification, PendingCall
-from backoffice.audit.redaction import sanitize, scrub_optional
+from backoffice.audit.redaction import sanitize, sanitize_pair, scrub_optional
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -401,14 +401,15 @@ def record_decision(
     """
     actor_id, actor_username = _person(actor)
     approver_id, approver_username = _person(approver)
+    clean_before, clean_after = sanitize_pair(before, after)
     content: dict[str, Any] = {
         "kind": AuditEntry.Kind.DECISION.value,
         "action": scrub_optional(action),
         "from_state": scrub_optional(from_state),
         "to_state": scrub_optional(to_state),
         "reason": scrub_optional(reason) or "",
-        "before": sanitize(before),
-        "after": sanitize(after),
+        "before": clean_before,
+        "after": clean_after,
         **_attribution(
             {
                 "actor": None,

@@ -11,12 +11,15 @@ from typing import Any
 
 import httpx
 
+from backoffice.clearstreet.client import tls_context
+
 
 def _get(base_url: str, api_key: str, path: str, timeout: float) -> Any:
     response = httpx.get(
         f"{base_url.rstrip('/')}/sandbox/{path}",
         headers={"Authorization": f"Bearer {api_key}"},
         timeout=timeout,
+        verify=tls_context(),  # the clock is read every few seconds: not a certificate store each time
     )
     response.raise_for_status()
     return response.json()["data"]

@@ -16,6 +16,7 @@ from instructions.queries.attention import (
     batch_cutoff,
     batch_cutoffs,
     batches_needing_attention_by_status,
+    passed_cutoff,
     waiting_batches,
 )
 from instructions.queries.batches import (
@@ -30,6 +31,7 @@ from instructions.queries.batches import (
     claimed_contracts,
     drafts_for_day,
     held_contracts,
+    maker_price_book,
     maker_summary,
     pending_batches,
     pending_cancels,
@@ -106,8 +108,10 @@ __all__ = [
     "held_contracts",
     "instructions",
     "instructions_on",
+    "maker_price_book",
     "maker_summary",
     "open_cancel",
+    "passed_cutoff",
     "pending_batches",
     "pending_cancels",
     "position_changes",

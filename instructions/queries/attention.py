@@ -63,12 +63,15 @@ class AttentionItem:
         )
 
 
-def batch_cutoff(batch: Batch, rows: Iterable[BatchRow] | None = None) -> datetime:
+def batch_cutoff(
+    batch: Batch, rows: Iterable[BatchRow] | None = None, prices: PriceBook | None = None
+) -> datetime:
     """The earliest cutoff among the batch's rows, at today's prices: the batch must be approved and
     sent by then (a row whose position left the book is held to the firm's cutoff)."""
     rows = list(rows if rows is not None else batch.rows.select_related("position"))
-    positions = [row.position for row in rows if row.position is not None]
-    return _cutoff(batch, rows, price_book(positions, batch.business_date))
+    if prices is None:
+        prices = price_book([row.position for row in rows if row.position is not None], batch.business_date)
+    return _cutoff(batch, rows, prices)
 
 
 def batch_cutoffs(batches: Sequence[Batch]) -> dict[int, datetime]:
@@ -94,6 +97,28 @@ def _cutoff(batch: Batch, rows: list[BatchRow], prices: PriceBook) -> datetime:
         for row in rows
     ]
     return min(cutoffs, default=calendar.firm_cutoff(batch.business_date))
+
+
+def passed_cutoff(
+    batch: Batch, now: datetime, rows: list[BatchRow] | None = None, prices: PriceBook | None = None
+) -> datetime | None:
+    """The batch's cutoff (``batch_cutoff``) if ``now`` is past it, else None; ``rows``, if given,
+    come with their positions.
+
+    A row's cutoff is its day's firm or contrary cutoff, whichever its price makes it: before the
+    earlier of the two for every row, the cutoff cannot have passed, and no price is read.
+    """
+    days = (
+        {row.position.expiration_date if row.position else None for row in rows}
+        if rows is not None
+        else set(batch.rows.values_list("position__expiration_date", flat=True))
+    )
+    firm = calendar.firm_cutoff(batch.business_date)  # a row without a position (or expiry) at the latest
+    floors = [min(calendar.firm_cutoff(day), calendar.contrary_cutoff(day)) if day else firm for day in days]
+    if now <= min(floors, default=firm):
+        return None
+    cutoff = batch_cutoff(batch, rows, prices)
+    return cutoff if now > cutoff else None
 
 
 def _batch_item(batch: Batch, now: datetime, cutoffs: dict[int, datetime] | None) -> AttentionItem | None:

@@ -20,7 +20,7 @@ from instructions.models import (
     InstructionType,
 )
 from positions.models import Position
-from positions.queries import UnderlyingPrice, price_book
+from positions.queries import PriceBook, UnderlyingPrice, price_book
 
 
 def pending_batches(viewer: AnyUser) -> QuerySet[Batch]:
@@ -203,14 +203,16 @@ class PositionDrift:
     now: str | None
 
 
-def position_changes(batch: Batch) -> list[PositionDrift]:
-    """What moved in each row's position since the maker drafted it."""
+def position_changes(
+    batch: Batch, rows: list[BatchRow] | None = None, prices: PriceBook | None = None
+) -> list[PositionDrift]:
+    """What moved in each row's position since the maker drafted it. ``rows`` (with their positions)
+    and ``prices`` (``maker_price_book``) spare reading them again."""
     drifts: list[PositionDrift] = []
-    rows = list(batch.rows.select_related("position"))
-    # Priced as its maker saw it when drafting, so the price's source compares like with like.
-    prices = price_book(
-        [row.position for row in rows if row.position is not None], batch.business_date, batch.created_by
-    )
+    if rows is None:
+        rows = list(batch.rows.select_related("position"))
+    if prices is None:
+        prices = maker_price_book(batch, rows)
     for row in rows:
         if row.position is None:
             drifts.append(PositionDrift(row.symbol, "position", "held", "no longer in the book"))
@@ -222,6 +224,14 @@ def position_changes(batch: Batch) -> list[PositionDrift]:
             if current.get(name) != drafted_value and not _same_number(current.get(name), drafted_value):
                 drifts.append(PositionDrift(row.symbol, name, drafted_value, current.get(name)))
     return drifts
+
+
+def maker_price_book(batch: Batch, rows: list[BatchRow]) -> PriceBook:
+    """The rows' prices as the batch's maker saw them when drafting, so that a price's source
+    compares like with like."""
+    return price_book(
+        [row.position for row in rows if row.position is not None], batch.business_date, batch.created_by
+    )
 
 
 def _same_number(a: str | None, b: str | None) -> bool:

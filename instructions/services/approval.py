@@ -9,9 +9,10 @@ from django.utils import timezone
 from backoffice import clock, jobs, roles
 from backoffice.workflow import SYSTEM, ActionRefused, AnyUser, require_checker
 from instructions.models import Batch, BatchRow, InstructionStatus
-from instructions.queries import batch_cutoff, position_changes
+from instructions.queries import maker_price_book, passed_cutoff, position_changes
 from instructions.services.drafting import RowSpec, validate_rows
 from instructions.services.workflows import BATCHES, SUBMIT_BATCH
+from positions.queries import PriceBook
 
 S = Batch.Status
 
@@ -20,23 +21,28 @@ def _queue_submit(batch: Batch) -> None:
     jobs.enqueue(SUBMIT_BATCH, batch.pk)
 
 
-def _require_before_cutoff(batch: Batch, verb: str) -> None:
+def _require_before_cutoff(
+    batch: Batch, verb: str, rows: list[BatchRow] | None = None, prices: PriceBook | None = None
+) -> None:
     """The cutoff that governs the batch (its earliest row's, at today's prices) has not passed."""
-    cutoff = batch_cutoff(batch)
-    if clock.now() > cutoff:
+    cutoff = passed_cutoff(batch, clock.now(), rows, prices)
+    if cutoff is not None:
         raise ActionRefused(
             f"Batch #{batch.pk} can no longer be {verb}: its cutoff passed at {cutoff:%H:%M} ET.",
             code="past_cutoff",
         )
 
 
-def _check_rows(batch: Batch, rows: list[BatchRow]) -> None:
+def _check_rows(batch: Batch, rows: list[BatchRow], prices: PriceBook | None = None) -> None:
+    """``rows`` checked again; with ``prices``, their positions are those the rows were read with."""
     validate_rows(
         batch.account,
         [RowSpec(r.position_id or 0, r.instruction_type, r.quantity, r.override_reason) for r in rows],
         business_date=batch.business_date,
         maker=batch.created_by,
         batch_id=batch.pk,
+        positions=None if prices is None else {r.position.pk: r.position for r in rows if r.position},
+        prices=prices,
     )
 
 
@@ -52,15 +58,17 @@ def approve_batch(
                 "The maker edited this batch since you opened it: review the new version before approving.",
                 code="stale_version",
             )
-        _require_before_cutoff(batch, "approved")
-        drifts = position_changes(batch)
+        # The rows, their positions and one price book serve the cutoff, the drift and the rows' checks.
+        rows = list(batch.rows.select_related("position"))
+        prices = maker_price_book(batch, rows)
+        _require_before_cutoff(batch, "approved", rows, prices)
+        drifts = position_changes(batch, rows, prices)
         if drifts and not confirm_changes:
             listed = "; ".join(f"{d.symbol} {d.field}: {d.drafted} → {d.now}" for d in drifts[:5])
             raise ActionRefused(
                 f"Positions changed since the batch was drafted ({listed}). Confirm the changes to approve.",
                 code="position_changed",
             )
-        rows = list(batch.rows.all())
         orphans = [row.symbol for row in rows if row.position_id is None]
         if orphans:
             raise ActionRefused(
@@ -68,7 +76,7 @@ def approve_batch(
                 "it is approved.",
                 code="position_changed",
             )
-        _check_rows(batch, rows)
+        _check_rows(batch, rows, prices)
         return "approved with position changes confirmed" if drifts else ""
 
     return BATCHES.approve(user, batch_id, check=check, then=_queue_submit)
@@ -122,8 +130,8 @@ def expire_batches() -> int:
             batch = BATCHES.lock(batch_id)
             if batch.status not in {S.DRAFT, S.PENDING_APPROVAL}:
                 continue
-            cutoff = batch_cutoff(batch)
-            if now <= cutoff:
+            cutoff = passed_cutoff(batch, now)
+            if cutoff is None:
                 continue
             BATCHES.move(
                 batch,

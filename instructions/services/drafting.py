@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,7 +20,7 @@ from instructions.models import EXPIRY_DAY_ONLY, Batch, BatchRow, InstructionTyp
 from instructions.queries import assess, claimed_contracts, cutoff_refusal, held_contracts, position_snapshot
 from instructions.services.workflows import BATCHES, batch_snapshot
 from positions.models import Account, Position
-from positions.queries import price_book
+from positions.queries import PriceBook, price_book
 from positions.services import require_account_on_desks
 
 S = Batch.Status
@@ -74,16 +74,21 @@ def validate_rows(
     business_date: date,
     maker: AnyUser,
     batch_id: int | None = None,
+    positions: Mapping[int, Position] | None = None,
+    prices: PriceBook | None = None,
 ) -> list[ValidRow]:
     """Check every row against the desk's rules; raise ``BatchInvalid`` naming each bad row. Each
-    row's snapshot prices its position as ``maker`` sees the book (``queries.position_changes``)."""
+    row's snapshot prices its position as ``maker`` sees the book (``queries.position_changes``).
+    A caller that holds the rows' ``positions`` (by id) and their ``prices`` passes them."""
     errors: list[RowError] = []
     valid: list[ValidRow] = []
     if not specs:
         raise BatchInvalid([RowError(0, "rows", "A batch needs at least one row.")])
-    positions = Position.objects.in_bulk([s.position_id for s in specs])
+    if positions is None:
+        positions = Position.objects.in_bulk([s.position_id for s in specs])
     mine = [p for p in positions.values() if p.account_id == account.pk]
-    prices = price_book(mine, business_date, maker)
+    if prices is None:
+        prices = price_book(mine, business_date, maker)
     now = clock.now()
     claims = claimed_contracts(account.pk, [p.instrument_id for p in mine], excluding_batch=batch_id)
     seen: set[str] = set()

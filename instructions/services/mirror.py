@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from backoffice.audit.services import audit_context
@@ -17,6 +17,7 @@ from instructions.services.workflows import CANCELS
 from positions.models import Account
 
 logger = logging.getLogger(__name__)
+CANCEL_OUTCOMES = frozenset({InstructionStatus.CANCELLED, InstructionStatus.CANCEL_FAILED})
 
 
 def record_instructions(
@@ -56,7 +57,7 @@ def record_instructions(
         )
         latest: dict[str, Instruction] = {}
         changes: list[StatusChange] = []
-        row_updates: dict[tuple[str, str], list[int]] = {}
+        row_updates: dict[int, tuple[str, str]] = {}
         for wire, row in pairs:
             instruction = Instruction(
                 id=wire.id,
@@ -89,7 +90,7 @@ def record_instructions(
             previous[wire.id] = wire.status
             latest[wire.id] = instruction
             if row is not None and row.status != wire.status:
-                row_updates.setdefault((wire.status, wire.rejection_reason or ""), []).append(row.pk)
+                row_updates[row.pk] = (wire.status, wire.rejection_reason or "")
         # INSERT ... ON CONFLICT (id) DO UPDATE: what update_or_create does, first_seen_at kept.
         Instruction.objects.bulk_create(
             [latest[pk] for pk in sorted(latest)],
@@ -112,11 +113,34 @@ def record_instructions(
             ],
         )
         StatusChange.objects.bulk_create(changes)
-        for (status, reason), row_ids in row_updates.items():
-            BatchRow.objects.filter(pk__in=row_ids).update(status=status, rejection_reason=reason)
-        for instruction in latest.values():
-            _settle_cancels(instruction)
+        set_row_outcomes(row_updates)
+        _settle_cancels(
+            [
+                instruction
+                for instruction in latest.values()
+                if instruction.status in CANCEL_OUTCOMES or instruction.is_terminal_without_cancel
+            ]
+        )
     return latest
+
+
+_ROW_OUTCOMES_SQL = (
+    f"UPDATE {BatchRow._meta.db_table} AS r SET status = v.status, rejection_reason = v.reason "  # noqa: S608
+    "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, status, reason) WHERE r.id = v.id"
+)
+
+
+def set_row_outcomes(outcomes: Mapping[int, tuple[str, str]]) -> None:
+    """Batch rows' statuses and reasons (by row id), in one statement whatever their number and
+    however many different reasons they carry."""
+    if not outcomes:
+        return
+    ids = list(outcomes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ROW_OUTCOMES_SQL,
+            [ids, [outcomes[pk][0] for pk in ids], [outcomes[pk][1] for pk in ids]],
+        )
 
 
 def sync_instructions(account: Account, *, celery_task_id: str | None = None) -> int:
@@ -149,21 +173,27 @@ def sync_instructions(account: Account, *, celery_task_id: str | None = None) ->
     return changed
 
 
-def _settle_cancels(instruction: Instruction) -> None:
-    """Follow an instruction's terminal cancel state onto the cancel request that asked for it."""
-    if instruction.status == InstructionStatus.CANCELLED:
-        outcome, reason = CancelRequest.Status.CANCELLED, ""
-    elif instruction.status == InstructionStatus.CANCEL_FAILED:
-        outcome, reason = CancelRequest.Status.CANCEL_FAILED, instruction.rejection_reason or "cancel failed"
-    elif instruction.is_terminal_without_cancel:
-        # It finished (accepted or rejected) before the cancel took effect: the cancel did not happen.
-        outcome = CancelRequest.Status.CANCEL_FAILED
-        reason = f"the instruction became {instruction.status} before the cancel took effect"
-    else:
+def _settle_cancels(instructions: list[Instruction]) -> None:
+    """Follow each instruction's terminal state onto the cancel requests that await it (one query
+    for them all; each cancel settled is a decision of its own, on the record)."""
+    by_id = {instruction.pk: instruction for instruction in instructions}
+    if not by_id:
         return
-    for cancel in instruction.cancel_requests.select_for_update().filter(
-        status__in=CancelRequest.AWAITING_OUTCOME
+    for cancel in (
+        CancelRequest.objects.select_for_update()
+        .filter(instruction_id__in=by_id, status__in=CancelRequest.AWAITING_OUTCOME)
+        .order_by("pk")
     ):
+        instruction = by_id[cancel.instruction_id]
+        if instruction.status == InstructionStatus.CANCELLED:
+            outcome, reason = CancelRequest.Status.CANCELLED, ""
+        elif instruction.status == InstructionStatus.CANCEL_FAILED:
+            outcome = CancelRequest.Status.CANCEL_FAILED
+            reason = instruction.rejection_reason or "cancel failed"
+        else:
+            # It finished (accepted or rejected) before the cancel took effect: the cancel did not happen.
+            outcome = CancelRequest.Status.CANCEL_FAILED
+            reason = f"the instruction became {instruction.status} before the cancel took effect"
         cancel.instruction = instruction
         if outcome == CancelRequest.Status.CANCEL_FAILED:
             cancel.error = reason

@@ -32,8 +32,8 @@ from backoffice.clearstreet.types import InstructionRequest
 from backoffice.clearstreet.types import PositionInstruction as WireInstruction
 from backoffice.workflow import SYSTEM, execute_once
 from instructions.models import REJECTED_STATUSES, Batch, BatchRow, CancelRequest, InstructionStatus
-from instructions.queries import batch_cutoff
-from instructions.services.mirror import record_instructions
+from instructions.queries import passed_cutoff
+from instructions.services.mirror import record_instructions, set_row_outcomes
 from instructions.services.workflows import BATCHES, EXECUTE_CANCEL, SUBMIT_BATCH
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class SubmitLater(Exception):
 class Answered:
     """What one attempt learnt: instructions Clear Street holds for our keys, and rows it answered."""
 
+    batch_rows: list[BatchRow]  # the batch's rows as the attempt read them: their keys link what is found
     found: dict[str, WireInstruction] = field(default_factory=dict)  # by instruction_id
     rows: dict[int, tuple[str, str]] = field(default_factory=dict)  # row pk -> (status, reason)
     request_id: str | None = None
@@ -86,16 +87,15 @@ def submit_batch(batch_id: int, *, celery_task_id: str | None = None, final_atte
 def _send_batch(batch: Batch, *, celery_task_id: str | None, final_attempt: bool) -> Batch:
     # A call an earlier worker left with no answer recorded goes on the record first, as such.
     resolve_interrupted_calls(subject_type="batch", subject_id=batch.pk)
-    rows = list(batch.rows.select_related("position"))
-    answered = Answered()
+    rows = list(batch.rows.all())
+    answered = Answered(rows)
     try:
         with BATCHES.calls_made_for(batch, celery_task_id), ClearStreetClient() as client:
             if _may_be_upstream(batch, rows):
                 answered.link(_listed(batch, client, why="to reconcile"))
             # Only rows never answered go: accepted, rejected and unreadable ones are final here.
             to_send = [row for row in rows if row.instruction_id not in answered.found and not row.status]
-            cutoff = batch_cutoff(batch, rows)
-            if to_send and clock.now() > cutoff:
+            if to_send and (cutoff := passed_cutoff(batch, clock.now())) is not None:
                 # Too late to send what is left (a worker or Clear Street was down until now).
                 return _settle(
                     batch.pk,
@@ -235,7 +235,7 @@ def _row_reason(exc: UpstreamHTTPError, row: BatchRow, index: int) -> str | None
 
 def _apply(batch: Batch, answered: Answered) -> None:
     """Write what the attempt learnt: instructions linked to their rows, the rows' answers."""
-    rows = {row.instruction_id: row for row in batch.rows.all()}
+    rows = {row.instruction_id: row for row in answered.batch_rows}
     linked = [(wire, rows[key]) for key, wire in answered.found.items() if key in rows]
     record_instructions(
         batch.account,
@@ -243,18 +243,10 @@ def _apply(batch: Batch, answered: Answered) -> None:
         source="submit" if answered.sent else "reconcile",
         request_id=answered.request_id or "",
     )
-    for (status, reason), pks in _grouped(answered.rows).items():
-        BatchRow.objects.filter(pk__in=pks).update(status=status, rejection_reason=reason[:2000])
+    set_row_outcomes({pk: (status, reason[:2000]) for pk, (status, reason) in answered.rows.items()})
     if answered.sent:
         batch.request_id = answered.request_id or ""
         batch.submitted_at = timezone.now()
-
-
-def _grouped(rows: dict[int, tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
-    grouped: dict[tuple[str, str], list[int]] = {}
-    for pk, outcome in rows.items():
-        grouped.setdefault(outcome, []).append(pk)
-    return grouped
 
 
 def _settle_known(batch_id: int, answered: Answered, *, last_error: str) -> None:
