@@ -192,6 +192,14 @@ class Position(models.Model):
                 F("account"), OpClass(Upper("symbol"), name="text_pattern_ops"), name="position_symbol_prefix"
             ),
             models.Index(fields=["account", "underlying_root"], name="position_underlying"),
+            # Underlyings' prices (``queries.price_book``) are read across every account by instrument
+            # or by symbol; only the few rows that are not options can be one, so only they are indexed.
+            models.Index(
+                fields=["instrument_id"], condition=~Q(instrument_type="OPTION"), name="position_underlier_id"
+            ),
+            models.Index(
+                fields=["symbol"], condition=~Q(instrument_type="OPTION"), name="position_underlier_symbol"
+            ),
             *(
                 models.Index(fields=["account", column, "id"], name=f"position_by_{short}")
                 for column, short in SORTED.items()

@@ -18,7 +18,7 @@ from django.utils import timezone
 from backoffice import clock, roles
 from backoffice.roles import AnyUser
 from positions import osi
-from positions.models import Account, CloseRequest, OfficialClose, Order, Position, SyncRun
+from positions.models import Account, CloseRequest, InstrumentType, OfficialClose, Order, Position, SyncRun
 
 # The seven sort fields Clear Street offers, plus expiry; each maps to the mirror's column.
 SORTS: dict[str, str] = {
@@ -423,6 +423,7 @@ def price_book(options: Iterable[Position], day: date, viewer: AnyUser | None = 
             Q(instrument_id__in=ids) | Q(symbol__in=roots, instrument_type__in=STOCK_TYPES)
         )
         .exclude(instrument_price=None)
+        .exclude(instrument_type=InstrumentType.OPTION)  # an underlying never is (and the indexes say so)
         .values_list(
             "instrument_id", "symbol", "instrument_price", "account__number", "account__snapshot_as_of"
         )
