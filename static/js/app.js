@@ -50,13 +50,14 @@ async function syncClock() {
 
 // --- Live regions: <div data-refresh-url="..." data-refresh-seconds="15"> --------------------------
 // Swapped for the server's fresh copy, keeping the boxes a person has ticked; not while the focus is
-// inside it (the next interval catches up).
+// on a control inside it (a box, a field, a button: the next interval catches up). A focused link is
+// found again in the fresh copy, so someone moving through a list by keyboard keeps their place.
 async function refresh(region) {
-  if (region.contains(document.activeElement) && document.activeElement !== region) return; // keep a keyboard user's place
+  const active = document.activeElement;
+  if (region.contains(active) && active !== region && active.matches("input, select, textarea, button")) return;
   try {
     const answer = await fetch(region.dataset.refreshUrl, { credentials: "same-origin" });
     if (!answer.ok) return;
-    // The focus stays on the same link across the swap (someone moving through a list by keyboard).
     const focused = region.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
     const checked = new Set(
       [...region.querySelectorAll("input[type=checkbox]:checked")].map((box) => `${box.name}=${box.value}`)

@@ -43,9 +43,18 @@ def pages_for(role: str, objects: dict) -> list[str]:
     return urls
 
 
+# Swagger UI (``/api/docs/``, a developer's tool, not a desk page) draws its own widgets, whose markup
+# (a button nested in a link) and colours are the library's; the page around them is still checked.
+THIRD_PARTY = [[".swagger-ui"]]
+
+
 def findings(page) -> list[dict]:
     page.add_script_tag(path=str(AXE))
-    return page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return page.evaluate(
+        "async (exclude) => (await axe.run({include: [['html']], exclude},"
+        " {resultTypes: ['violations']})).violations",
+        THIRD_PARTY,
+    )
 
 
 @pytest.mark.parametrize("role", ROLES)

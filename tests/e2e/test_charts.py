@@ -3,10 +3,13 @@ each with a screenshot kept as a test artefact; a saved view becomes the book's 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
+from positions.models import SyncRun
 from tests.e2e.conftest import login
 from tests.fixtures.desk import option
 
@@ -35,6 +38,11 @@ def test_every_chart_page_draws_its_charts(page, live_server, users, desk):
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     itm = option(desk, "AAPL", put_call="C")
     services.create_batch(users["operations"], desk, [services.RowSpec(itm.pk, "EXERCISE", 1, "")])
+    # The book was synced 40 minutes ago: its freshness bar has a length (a book never synced has
+    # none, only its words).
+    SyncRun.objects.create(
+        account=desk, status=SyncRun.Status.SUCCEEDED, finished_at=timezone.now() - timedelta(minutes=40)
+    )
     login(page, live_server, "ops_alice")
     for name, (path, keys) in PAGES.items():
         page.goto(f"{live_server.url}{path}")

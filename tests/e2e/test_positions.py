@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.urls import reverse
 
 from positions import services
 from positions.models import CloseRequest
@@ -56,7 +57,7 @@ def test_operations_requests_a_close_and_a_supervisor_approves_it(
     logout(page)
 
     login(page, live_server, "sup_carol")
-    assert page.locator("nav .count").inner_text() == "1"
+    assert page.locator(f"nav a[href='{reverse('positions:closes')}'] .count").inner_text() == "1"
     page.click("nav >> text=Closes")
     page.click(f"text=#{close_url.rstrip('/').rsplit('/', 1)[1]}")
     page.once("dialog", lambda dialog: dialog.accept())
