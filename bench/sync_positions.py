@@ -41,7 +41,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Stopwatches, drop_database, use_database
+from bench._common import Stopwatches, debug_off_environment, drop_database, use_database
 from sandbox.process import SandboxProcess
 from sandbox.server import DEMO_API_KEY
 
@@ -259,7 +259,9 @@ def run(args: argparse.Namespace) -> None:
         os.environ["CLEAR_STREET_API_KEY"] = DEMO_API_KEY
         # As in a worker in production: with DEBUG on, Django keeps the SQL of the last 9000 queries,
         # and each audit INSERT carries a whole page (~0.5 MB), which would be measured as ours.
-        os.environ["DEBUG"] = "1" if args.debug else "0"
+        os.environ.update(debug_off_environment(Path(state)))
+        if args.debug:
+            os.environ["DEBUG"] = "1"
 
         import django
 

@@ -386,7 +386,7 @@ def test_a_desks_day_with_debug_off(stack: Stack, tab):
     page.goto("/audit/")
     assert page.locator("table tbody tr").count() > 0
     with page.expect_download() as download:
-        page.click("text=Export CSV")
+        page.get_by_role("link", name="Export this list as CSV").click()
     exported = Path(download.value.path()).read_text()
     rows = list(csv.DictReader(io.StringIO(exported)))
     submitted = [row for row in rows if row["method"] == "POST" and row["approver_username"] == "sup_carol"]
