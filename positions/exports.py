@@ -157,10 +157,6 @@ def book(request: HttpRequest, fmt: str) -> HttpResponseBase:
     )
 
 
-def _filter_form(request: HttpRequest, statuses: list[tuple[str, str]]) -> ExportFilterForm:
-    return ExportFilterForm(request.GET, accounts=visible_accounts(request), statuses=statuses)
-
-
 @view_book
 @require_GET
 def closes(request: HttpRequest, fmt: str) -> HttpResponseBase:
