@@ -13,7 +13,10 @@ say() { printf '[smoke %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 
 # --- what the machine needs ------------------------------------------------------------------------
 missing=()
-for tool in podman runc debootstrap netavark:/usr/lib/podman/netavark aardvark-dns:/usr/lib/podman/aardvark-dns; do
+# netavark sets up the containers' network with the iptables program (it fails "No such file or
+# directory" without it).
+for tool in podman runc debootstrap netavark:/usr/lib/podman/netavark aardvark-dns:/usr/lib/podman/aardvark-dns \
+  iptables:/usr/sbin/iptables; do
   name=${tool%%:*}; path=${tool#*:}
   if [ "$path" = "$tool" ]; then command -v "$name" >/dev/null || missing+=("$name")
   else [ -x "$path" ] || missing+=("$name"); fi
