@@ -88,6 +88,12 @@ def require_checker(
     return require_permission(user, permission, action)
 
 
+def may_check(user_id: int, maker_id: int | None) -> bool:
+    """``require_checker``'s rule as a question (who to tell that a request awaits them): neither
+    the maker nor anyone whose access the maker asked for."""
+    return user_id != maker_id and not (maker_id is not None and sponsored_by(user_id, maker_id))
+
+
 def sponsored_by(user_id: int, maker_id: int) -> bool:
     """Whether ``maker_id`` requested an access change of ``user_id`` that was carried out."""
     return AccessRequest.objects.filter(

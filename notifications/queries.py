@@ -13,9 +13,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from backoffice import clock
-from backoffice.workflow import sponsored_by
+from backoffice.workflow import may_check
 from instructions.models import Batch
-from instructions.queries import batch_cutoff
+from instructions.queries import batch_cutoffs
 from notifications.models import Kind, Notification, Preference
 from positions.models import Account, Desk, SyncRun
 
@@ -85,11 +85,8 @@ def people_holding(permissions: Iterable[str], account_number: int | None) -> li
 def checkers_for(permission: str, account_number: int | None, maker_id: int | None) -> list[User]:
     """Who may decide a request: the desk's people holding the checker's permission, never its maker
     nor anyone whose access the maker asked for (``backoffice.workflow.require_checker``'s rule)."""
-    return [
-        person
-        for person in people_holding([permission], account_number)
-        if person.pk != maker_id and not (maker_id is not None and sponsored_by(person.pk, maker_id))
-    ]
+    holders = people_holding([permission], account_number)
+    return [person for person in holders if may_check(person.pk, maker_id)]
 
 
 def people_in_roles(role_names: Iterable[str]) -> list[User]:
@@ -107,20 +104,14 @@ def expiring_batches(now: datetime) -> list[tuple[Batch, datetime]]:
     """Batches not yet approved whose cutoff falls within the expiry warning (the attention list's
     amber items), with that cutoff."""
     window = now + timedelta(minutes=settings.EXPIRY_WARNING_MINUTES)
-    unapproved = (
-        Batch.objects.filter(
-            status__in=[Batch.Status.DRAFT, Batch.Status.PENDING_APPROVAL],
-            business_date__gte=clock.business_date(),
-        )
-        .select_related("account")
-        .prefetch_related("rows__position")
-    )
-    found = []
-    for batch in unapproved:
-        cutoff = batch_cutoff(batch, batch.rows.all())
-        if now <= cutoff <= window:
-            found.append((batch, cutoff))
-    return found
+    unapproved = Batch.objects.filter(
+        status__in=[Batch.Status.DRAFT, Batch.Status.PENDING_APPROVAL],
+        business_date__gte=clock.business_date(),
+    ).select_related("account")
+    batches = list(unapproved)
+    # Priced in one go, as the approval queue and the attention list price theirs.
+    cutoffs = batch_cutoffs(batches)
+    return [(batch, cutoffs[batch.pk]) for batch in batches if now <= cutoffs[batch.pk] <= window]
 
 
 def stale_accounts() -> list[Account]:
