@@ -131,6 +131,9 @@ class Workflow(Generic[R]):
     checker_permission: str = roles.APPROVE_REQUESTS  # what a checker of this kind must hold
     # The rows a person may decide (their desks'); others answer "does not exist". None: every row.
     scope: Callable[[AnyUser], models.QuerySet[R]] | None = None
+    # The snapshot after a move, from the one taken just before it: a move saves the request's own
+    # row and nothing it holds (a batch's rows), so those parts need not be read again. None: taken afresh.
+    snapshot_after_move: Callable[[R, dict[str, Any]], dict[str, Any]] | None = None
 
     def lock(self, pk: int, user: AnyUser | None = None) -> R:
         """The request, row-locked until the caller's transaction ends; with ``user``, only among the
@@ -192,9 +195,15 @@ class Workflow(Generic[R]):
                 f"it cannot become {self.status_label(to)}.",
                 code="invalid_transition",
             )
-        before = before if before is not None else self.snapshot(request)
+        # A snapshot the caller took earlier may predate changes to what the request holds.
+        taken_here = before is None
+        before = self.snapshot(request) if before is None else before
         request.status = to  # type: ignore[attr-defined]
         request.save()
+        if taken_here and self.snapshot_after_move is not None:
+            after = self.snapshot_after_move(request, before)
+        else:
+            after = self.snapshot(request)
         record_decision(
             action=action,
             actor=actor,
@@ -206,7 +215,7 @@ class Workflow(Generic[R]):
             to_state=to,
             reason=reason,
             before=before,
-            after=self.snapshot(request),
+            after=after,
         )
         recorded.send(
             self.model,

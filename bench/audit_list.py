@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/audit_list.py [--rows 1000000] [--keep] [--reuse] [--verify]
 
-Creates its own database (``bench_audit`` on the project's PostgreSQL server), migrates it, fills
+Django runs with DEBUG off and static files collected, as production serves both pages. Creates its
+own database (``bench_audit`` on the project's PostgreSQL server), migrates it, fills
 ``audit_entry`` with a valid hash chain (rows generated and hashed in Python, loaded with COPY,
 indexes rebuilt after the load), then times full requests through Django's test client against the
 real views: the audit list filtered, an exact ``request_id`` search, a deep keyset page, and the
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,8 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import drop_database, use_database
+from bench._common import debug_off_environment, drop_database, use_database
 
+SECRET_KEY = "bench-audit-list-secret-key-0123456789abcdefghijklmnopqrstuvwxyzABCDEF"
 ACCOUNTS = 200
 USERS = 50
 SPAN = timedelta(days=365)
@@ -160,11 +164,30 @@ def timed(get: Callable[[], object], repeat: int) -> tuple[float, int]:
 
 
 def run(args: argparse.Namespace) -> None:
-    base, _, _ = use_database(args.db_name, reuse=args.reuse)
+    base, bench_url, _ = use_database(args.db_name, reuse=args.reuse)
+    with tempfile.TemporaryDirectory() as tmp:
+        # As production serves both pages: DEBUG off, static files collected.
+        os.environ.update(
+            {
+                **debug_off_environment(Path(tmp)),
+                "SECRET_KEY": SECRET_KEY,
+                "ALLOWED_HOSTS": "localhost",
+                "STATIC_ROOT": str(Path(tmp) / "static"),
+                "SECURE_SSL_REDIRECT": "0",
+                "DATABASE_URL": bench_url,
+                "CLEAR_STREET_BASE_URL": "http://127.0.0.1:9",  # never called: the pages read the audit
+                "CLEAR_STREET_API_KEY": "unused",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        measure(args, base)
 
+
+def measure(args: argparse.Namespace, base: str) -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
     from django.db import connections
@@ -172,8 +195,10 @@ def run(args: argparse.Namespace) -> None:
 
     from backoffice.audit.models import AuditEntry
 
+    assert not settings.DEBUG
     try:
         call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)  # pages name the manifest's files
         present = AuditEntry.objects.count()
         if present == 0:
             print(f"Filling {args.rows:,} audit rows into {args.db_name} ...", flush=True)

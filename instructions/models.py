@@ -165,7 +165,8 @@ class Batch(Acknowledgeable):
 
 
 class BatchRow(models.Model):
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="rows")
+    # Indexed by the unique (batch, instrument_id) constraint, which leads with it.
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="rows", db_index=False)
     instruction_type = models.CharField(max_length=24, choices=InstructionType.choices)
     # SET_NULL is also the database constraint (migration 0004): the sync removes positions in SQL.
     position = models.ForeignKey(Position, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -201,7 +202,8 @@ class Instruction(models.Model):
 
     # Upstream text is kept as text: no length Clear Street may send can fail the mirror's save.
     id = models.TextField(primary_key=True, help_text="Server-assigned id (the cancel path parameter)")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="instructions")
+    # Indexed by (account, instrument_id), which leads with it.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="instructions", db_index=False)
     instruction_id = models.TextField(help_text="The caller's idempotency key")
     instruction_type = models.CharField(max_length=24, choices=InstructionType.choices)
     instrument_id = models.TextField()

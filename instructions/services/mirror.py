@@ -5,19 +5,65 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from backoffice.audit.services import audit_context
 from backoffice.clearstreet.client import ClearStreetClient
 from backoffice.clearstreet.types import PositionInstruction as WireInstruction
 from backoffice.workflow import SYSTEM
-from instructions.models import BatchRow, CancelRequest, Instruction, InstructionStatus, StatusChange
+from instructions.models import (
+    DECIDED_STATUSES,
+    BatchRow,
+    CancelRequest,
+    Instruction,
+    InstructionStatus,
+    StatusChange,
+)
 from instructions.services.workflows import CANCELS
 from positions.models import Account
 
 logger = logging.getLogger(__name__)
 CANCEL_OUTCOMES = frozenset({InstructionStatus.CANCELLED, InstructionStatus.CANCEL_FAILED})
+
+
+def _table(model: type[models.Model]) -> str:
+    return str(model._meta.db_table)
+
+
+# The mirror's columns, each with the array type its values travel in (one array per column).
+_INSTRUCTION_COLUMNS = (
+    ("id", "text"),
+    ("account_id", "bigint"),
+    ("instruction_id", "text"),
+    ("instruction_type", "text"),
+    ("instrument_id", "text"),
+    ("symbol", "text"),
+    ("quantity", "numeric"),
+    ("status", "text"),
+    ("accepted_quantity", "numeric"),
+    ("rejection_reason", "text"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("batch_row_id", "bigint"),
+)
+# INSERT ... ON CONFLICT (id) DO UPDATE: what update_or_create does, first_seen_at kept. Every
+# value is bound as one array per column: the statement's text and its parsing do not grow with the rows.
+_UPSERT_INSTRUCTIONS_SQL = (
+    f"INSERT INTO {_table(Instruction)} "  # noqa: S608 (the model's own table and columns)
+    f"({', '.join(name for name, _ in _INSTRUCTION_COLUMNS)}, first_seen_at, last_seen_at) "
+    f"SELECT v.*, %s, %s FROM unnest({', '.join(f'%s::{kind}[]' for _, kind in _INSTRUCTION_COLUMNS)}) "
+    f"AS v({', '.join(name for name, _ in _INSTRUCTION_COLUMNS)}) "
+    "ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{name} = EXCLUDED.{name}" for name, _ in _INSTRUCTION_COLUMNS[1:])
+    + ", last_seen_at = EXCLUDED.last_seen_at"
+)
+_INSERT_HISTORY_SQL = (
+    f"INSERT INTO {_table(StatusChange)} "  # noqa: S608
+    "(instruction_id, from_status, to_status, detail, source, request_id, observed_at) "
+    "SELECT v.*, %s, %s, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+    "AS v(instruction_id, from_status, to_status, detail)"
+)
 
 
 def record_instructions(
@@ -26,12 +72,13 @@ def record_instructions(
     *,
     source: str,
     request_id: str = "",
-) -> dict[str, Instruction]:
+) -> dict[str, str]:
     """Mirror instructions Clear Street reported, in one transaction and a fixed number of statements.
 
     Upserts every instruction it stores, linked to its batch row (given, or found by its key; an
     instruction entered elsewhere has none), keeps one history entry per change of status, updates
-    the rows' statuses, and settles the cancels a terminal status decides. Returns them by id.
+    the rows' statuses, and settles the cancels a terminal status decides. Returns each stored
+    instruction's status, by id.
     """
     pairs = [(wire, row) for wire, row in pairs if wire.is_stored_upstream]
     if not pairs:
@@ -45,83 +92,61 @@ def record_instructions(
         if unknown_keys
         else {}
     )
-    pairs = [(wire, row or rows_by_key.get(wire.instruction_id)) for wire, row in pairs]
+    # The last report of each instruction wins, as it would row by row.
+    latest = {wire.id: (wire, row or rows_by_key.get(wire.instruction_id)) for wire, row in pairs}
     now = timezone.now()
     with transaction.atomic():
-        ids = sorted({wire.id for wire, _ in pairs})  # locks always taken in the same order
+        ids = sorted(latest)  # locks always taken in the same order
         previous = dict(
             Instruction.objects.select_for_update()
             .filter(pk__in=ids)
             .order_by("pk")
             .values_list("pk", "status")
         )
-        latest: dict[str, Instruction] = {}
-        changes: list[StatusChange] = []
+        history: list[tuple[str, str, str, str]] = []  # instruction, from, to, detail
         row_updates: dict[int, tuple[str, str]] = {}
-        for wire, row in pairs:
-            instruction = Instruction(
-                id=wire.id,
-                account=account,
-                instruction_id=wire.instruction_id,
-                instruction_type=wire.instruction_type,
-                instrument_id=wire.instrument_id,
-                symbol=wire.symbol or (row.symbol if row else ""),
-                quantity=wire.quantity,
-                status=wire.status,
-                accepted_quantity=wire.accepted_quantity,
-                rejection_reason=wire.rejection_reason,
-                created_at=wire.created_at,
-                updated_at=wire.updated_at,
-                batch_row=row,
-                first_seen_at=now,
-                last_seen_at=now,
-            )
-            if previous.get(wire.id, "") != wire.status:
-                changes.append(
-                    StatusChange(
-                        instruction_id=wire.id,
-                        from_status=previous.get(wire.id, ""),
-                        to_status=wire.status,
-                        source=source,
-                        request_id=request_id or "",
-                        detail=wire.rejection_reason or "",
-                    )
-                )
+        for wire, _row in pairs:  # in the order reported: every change of status is history
+            before = previous.get(wire.id, "")
+            if before != wire.status:
+                history.append((wire.id, before, wire.status, wire.rejection_reason or ""))
             previous[wire.id] = wire.status
-            latest[wire.id] = instruction
+        for wire, row in latest.values():
             if row is not None and row.status != wire.status:
                 row_updates[row.pk] = (wire.status, wire.rejection_reason or "")
-        # INSERT ... ON CONFLICT (id) DO UPDATE: what update_or_create does, first_seen_at kept.
-        Instruction.objects.bulk_create(
-            [latest[pk] for pk in sorted(latest)],
-            update_conflicts=True,
-            unique_fields=["id"],
-            update_fields=[
-                "account",
-                "instruction_id",
-                "instruction_type",
-                "instrument_id",
-                "symbol",
-                "quantity",
-                "status",
-                "accepted_quantity",
-                "rejection_reason",
-                "created_at",
-                "updated_at",
-                "batch_row",
-                "last_seen_at",
-            ],
-        )
-        StatusChange.objects.bulk_create(changes)
+        values = [
+            (
+                wire.id,
+                account.pk,
+                wire.instruction_id,
+                wire.instruction_type,
+                wire.instrument_id,
+                wire.symbol or (row.symbol if row else ""),
+                wire.quantity,
+                wire.status,
+                wire.accepted_quantity,
+                wire.rejection_reason,
+                wire.created_at,
+                wire.updated_at,
+                row.pk if row else None,
+            )
+            for wire, row in (latest[pk] for pk in ids)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT_INSTRUCTIONS_SQL, [now, now, *map(list, zip(*values, strict=True))])
+            if history:
+                cursor.execute(
+                    _INSERT_HISTORY_SQL,
+                    [source, request_id or "", now, *map(list, zip(*history, strict=True))],
+                )
         set_row_outcomes(row_updates)
         _settle_cancels(
-            [
-                instruction
-                for instruction in latest.values()
-                if instruction.status in CANCEL_OUTCOMES or instruction.is_terminal_without_cancel
-            ]
+            {
+                pk: wire.status
+                for pk, (wire, _) in latest.items()
+                if wire.status in CANCEL_OUTCOMES or wire.status in DECIDED_STATUSES
+            }
         )
-    return latest
+    return {pk: wire.status for pk, (wire, _) in latest.items()}
 
 
 _ROW_OUTCOMES_SQL = (
@@ -162,7 +187,7 @@ def sync_instructions(account: Account, *, celery_task_id: str | None = None) ->
         source="sync",
         request_id=listing.request_id or "",
     )
-    changed = sum(before.get(pk) != instruction.status for pk, instruction in mirrored.items())
+    changed = sum(before.get(pk) != status for pk, status in mirrored.items())
     for problem in listing.problems:
         logger.warning(
             "instruction row %s of account %s unreadable: %s",
@@ -173,28 +198,27 @@ def sync_instructions(account: Account, *, celery_task_id: str | None = None) ->
     return changed
 
 
-def _settle_cancels(instructions: list[Instruction]) -> None:
-    """Follow each instruction's terminal state onto the cancel requests that await it (one query
-    for them all; each cancel settled is a decision of its own, on the record)."""
-    by_id = {instruction.pk: instruction for instruction in instructions}
-    if not by_id:
+def _settle_cancels(statuses: Mapping[str, str]) -> None:
+    """Follow each instruction's terminal state (by id) onto the cancel requests that await it (one
+    query for them all; each cancel settled is a decision of its own, on the record)."""
+    if not statuses:
         return
     for cancel in (
-        CancelRequest.objects.select_for_update()
-        .filter(instruction_id__in=by_id, status__in=CancelRequest.AWAITING_OUTCOME)
+        CancelRequest.objects.select_for_update(of=("self",))
+        .filter(instruction_id__in=statuses, status__in=CancelRequest.AWAITING_OUTCOME)
+        .select_related("instruction__account")
         .order_by("pk")
     ):
-        instruction = by_id[cancel.instruction_id]
-        if instruction.status == InstructionStatus.CANCELLED:
+        status = statuses[cancel.instruction_id]
+        if status == InstructionStatus.CANCELLED:
             outcome, reason = CancelRequest.Status.CANCELLED, ""
-        elif instruction.status == InstructionStatus.CANCEL_FAILED:
+        elif status == InstructionStatus.CANCEL_FAILED:
             outcome = CancelRequest.Status.CANCEL_FAILED
-            reason = instruction.rejection_reason or "cancel failed"
+            reason = cancel.instruction.rejection_reason or "cancel failed"
         else:
             # It finished (accepted or rejected) before the cancel took effect: the cancel did not happen.
             outcome = CancelRequest.Status.CANCEL_FAILED
-            reason = f"the instruction became {instruction.status} before the cancel took effect"
-        cancel.instruction = instruction
+            reason = f"the instruction became {status} before the cancel took effect"
         if outcome == CancelRequest.Status.CANCEL_FAILED:
             cancel.error = reason
         CANCELS.move(cancel, outcome, actor=SYSTEM, action="cancel_settled", reason=reason)

@@ -9,13 +9,17 @@ from instructions.models import Batch, CancelRequest, InstructionStatus
 
 
 def batch_snapshot(batch: Batch) -> dict[str, Any]:
+    # As values, not model rows: a transition snapshots a 500-row batch before and after.
+    return batch_snapshot_with_rows(batch, list(batch.rows.values(*SNAPSHOT_ROW_FIELDS)))
+
+
+def batch_snapshot_with_rows(batch: Batch, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "status": batch.status,
         "version": batch.version,
         "account_id": batch.account.number,
         "business_date": batch.business_date.isoformat(),
-        # As values, not model rows: a transition snapshots a 500-row batch before and after.
-        "rows": list(batch.rows.values(*SNAPSHOT_ROW_FIELDS)),
+        "rows": rows,
     }
 
 
@@ -32,6 +36,8 @@ BATCHES = Workflow[Batch](
     subject_type="batch",
     transitions=Batch.TRANSITIONS,
     snapshot=batch_snapshot,
+    # A move saves the batch, never its rows: the rows read just before it are the rows after it.
+    snapshot_after_move=lambda batch, before: batch_snapshot_with_rows(batch, before["rows"]),
     account_number=lambda batch: batch.account.number,
     pending=Batch.Status.PENDING_APPROVAL,
     approved=Batch.Status.APPROVED,
