@@ -203,7 +203,9 @@ class Instruction(models.Model):
     # Upstream text is kept as text: no length Clear Street may send can fail the mirror's save.
     id = models.TextField(primary_key=True, help_text="Server-assigned id (the cancel path parameter)")
     # Indexed by (account, instrument_id), which leads with it.
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="instructions", db_index=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="instructions", db_index=False
+    )
     instruction_id = models.TextField(help_text="The caller's idempotency key")
     instruction_type = models.CharField(max_length=24, choices=InstructionType.choices)
     instrument_id = models.TextField()
