@@ -52,7 +52,8 @@ BATCHES = Workflow[Batch](
         )
     ),
     maker_field="created_by",
-    related=("account",),
+    # The maker and checker: a submission attributes its calls to them.
+    related=("account", "created_by", "decided_by"),
     scope=Batch.objects.visible_to,
 )
 
