@@ -1,7 +1,7 @@
 """Benchmark: a desk's concurrent users on the production profile, beside the liveness endpoint.
 
     .venv/bin/python bench/load.py [--users 50] [--seconds 60] [--scale 1.0] [--think 1,4]
-                                   [--keep] [--reuse]
+                                   [--keep] [--reuse] [--costs]
 
 Builds a database of its own (``bench_load``): a million audit rows (``bench/audit_list.py``'s
 COPY builder, loaded first so that the product's own rows extend the chain), and a 100,000-position
@@ -22,6 +22,10 @@ baseline, measured under the same load through the same stack. Prints p50, p95, 
 per second for every page, each page's p95 as a multiple of the baseline's, and the targets:
 p95 at most 5x the baseline's and at most 250 ms, no errors.
 
+``--costs`` first times each page alone, in process (CPU and wall time, queries), and prints each
+page's share of the CPU the load's mix of clicks asks for: under load, a request waits for the
+others' CPU, so that table says where the two cores go.
+
 The machine is shared: compare ratios, not milliseconds. The database is dropped at the end unless
 ``--keep``; ``--reuse`` keeps a kept one's data.
 """
@@ -32,6 +36,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -333,6 +338,48 @@ def warm(base_url: str, cookies: dict[str, list[str]], menus: dict[str, list[Pag
                 raise RuntimeError(f"{role}: {page.paths[0]} answered {statuses}")
 
 
+def costs(cookies: dict[str, list[str]], menus: dict[str, list[Page]], repeat: int = 5) -> None:
+    """Each page's own cost, one request at a time in this process (the test client, DEBUG off):
+    the median of CPU and wall time over ``repeat`` requests of each of its paths, and its share of
+    the CPU the load asks for (each role's clicks by weight, roles by their share of the people).
+    Under load a request waits for the others' CPU: this is what the two cores are asked for."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    measured: dict[str, tuple[float, float, int]] = {}
+    demand: dict[str, float] = {}
+    for role, menu in menus.items():
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.cookies[settings.SESSION_COOKIE_NAME] = cookies[role][0].split("=", 1)[1]
+        clicks = sum(page.weight for page in menu)
+        for page in menu:
+            cpu, wall, queries = [], [], 0
+            for path in page.paths:
+                client.get(path)  # warm
+                for _ in range(repeat):
+                    began, began_cpu = time.perf_counter(), time.thread_time()
+                    with CaptureQueriesContext(connection) as captured:
+                        response = client.get(path)
+                    cpu.append(time.thread_time() - began_cpu)
+                    wall.append(time.perf_counter() - began)
+                    queries = max(queries, len(captured))
+                    assert response.status_code == 200, (path, response.status_code)
+            measured[page.label] = (statistics.median(cpu), statistics.median(wall), queries)
+            demand[page.label] = demand.get(page.label, 0.0) + ROLE_SHARE[role] * page.weight / clicks
+    total = sum(demand[label] * measured[label][0] for label in measured)
+    print(
+        f"\neach page alone (median of {repeat} per path; CPU of this process, wall including the database)"
+    )
+    print(f"{'page':<28}{'CPU ms':>8}{'wall ms':>9}{'queries':>9}{'share of CPU':>14}")
+    for label in sorted(measured, key=lambda name: -demand[name] * measured[name][0]):
+        cpu_s, wall_s, queries = measured[label]
+        share = demand[label] * cpu_s / total
+        print(f"{label:<28}{cpu_s * 1000:>8.1f}{wall_s * 1000:>9.1f}{queries:>9}{share * 100:>13.0f}%")
+    print(f"  one click costs {total * 1000:.1f} ms of CPU on average")
+
+
 def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     stats = result["pages"]
     base = stats[BASELINE]
@@ -403,6 +450,8 @@ def run(args: argparse.Namespace) -> None:
             cookies = sessions(args.users)
             menus = pages()
             call_command("collectstatic", interactive=False, verbosity=0)
+            if args.costs:
+                costs(cookies, menus)
             connections.close_all()
             port = free_port()
             gunicorn = start_gunicorn(env, port, Path(tmp) / "gunicorn.log")
@@ -447,6 +496,7 @@ def main() -> None:
     parser.add_argument("--ramp", type=int, default=5, help="seconds over which the users arrive")
     parser.add_argument("--db-name", default="bench_load")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--costs", action="store_true", help="also time each page alone, in process")
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     args = parser.parse_args()

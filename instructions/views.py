@@ -271,9 +271,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
         drift_by_symbol[drift.symbol].append(drift)
     review = queries.review(batch, request.user)
     now = clock.now()
-    attention = [
-        item for item in queries.attention_items(request.user) if item.kind == "batch" and item.pk == batch.pk
-    ]
+    attention = queries.batch_attention(request.user, batch.pk)
     is_maker = batch.created_by_id == request.user.pk
     context = {
         "batch": batch,

@@ -11,6 +11,7 @@ class Kind(models.TextChoices):
     AWAITING_APPROVAL = "awaiting_approval", "Something awaits your approval"
     DECISION = "decision", "A decision on your request"
     NOT_DONE = "not_done", "A submission failed, was partly rejected or its outcome is unknown"
+    REJECTED_LATER = "rejected_later", "Clear Street rejected instructions after they were sent"
     EXPIRING = "expiring", "A batch will expire unapproved"
     BOOK = "book", "A book is stale or its sync keeps failing"
     CHAIN = "chain", "The audit chain's verification failed"

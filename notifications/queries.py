@@ -15,7 +15,7 @@ from django.utils import timezone
 from backoffice import clock
 from backoffice.workflow import may_check
 from instructions.models import Batch
-from instructions.queries import batch_cutoffs
+from instructions.queries import expiring_cutoffs
 from notifications.models import Kind, Notification, Preference
 from positions.models import Account, Desk, SyncRun
 
@@ -103,15 +103,14 @@ def people_in_roles(role_names: Iterable[str]) -> list[User]:
 def expiring_batches(now: datetime) -> list[tuple[Batch, datetime]]:
     """Batches not yet approved whose cutoff falls within the expiry warning (the attention list's
     amber items), with that cutoff."""
-    window = now + timedelta(minutes=settings.EXPIRY_WARNING_MINUTES)
     unapproved = Batch.objects.filter(
         status__in=[Batch.Status.DRAFT, Batch.Status.PENDING_APPROVAL],
         business_date__gte=clock.business_date(),
     ).select_related("account")
     batches = list(unapproved)
-    # Priced in one go, as the approval queue and the attention list price theirs.
-    cutoffs = batch_cutoffs(batches)
-    return [(batch, cutoffs[batch.pk]) for batch in batches if now <= cutoffs[batch.pk] <= window]
+    # The attention list's own rule: only batches that could expire that soon are priced.
+    cutoffs = expiring_cutoffs(batches, now)
+    return [(batch, cutoffs[batch.pk]) for batch in batches if batch.pk in cutoffs]
 
 
 def stale_accounts() -> list[Account]:

@@ -27,8 +27,11 @@ from django.utils import timezone
 from backoffice import clock, jobs, roles
 from backoffice.audit.links import subject_url
 from backoffice.workflow import Workflow
+from instructions.models import REJECTED_STATUSES, Batch
+from instructions.services.mirror import Reported
 from notifications import queries
 from notifications.models import Kind, Notification, Preference
+from positions.models import Account
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +158,56 @@ def announce(
         )
         desk = {person.pk for person in queries.people_holding([workflow.checker_permission], account)}
         notify(event, User.objects.filter(pk__in=desk | {maker_id}, is_active=True))
+
+
+# How many instructions a message names before it says "and N more".
+NAMED_IN_A_MESSAGE = 10
+
+
+def announce_rejected_later(account: Account, source: str, changes: Iterable[Reported]) -> None:
+    """Clear Street rejected instructions it had taken (sent, then rejected, found by a poll of its
+    list): nothing on the desk moved, so nobody would know but for this. Per batch, its maker and
+    the account's checkers hear of it; instructions entered elsewhere go to the account's whole
+    desk. A rejection in the answer to our own submission is that batch's outcome, told by
+    ``announce``."""
+    if source == "submit":
+        return
+    by_batch: dict[int | None, list[Reported]] = {}
+    for change in changes:
+        if change.from_status and change.to_status in REJECTED_STATUSES:
+            by_batch.setdefault(change.batch_id, []).append(change)
+    if not by_batch:
+        return
+    makers = dict(
+        Batch.objects.filter(pk__in=[pk for pk in by_batch if pk]).values_list("pk", "created_by_id")
+    )
+    checkers = {person.pk for person in queries.people_holding([roles.APPROVE_REQUESTS], account.number)}
+    for batch_id, rejected in by_batch.items():
+        one = len(rejected) == 1
+        count = f"{len(rejected)} instruction{'' if one else 's'}"
+        if batch_id is None:
+            of, key, url = "", f"account:{account.pk}", subject_url("account", account.pk)
+            desk = queries.people_holding([roles.DRAFT_REQUESTS, roles.APPROVE_REQUESTS], account.number)
+            recipients = {person.pk for person in desk}
+        else:
+            of, key, url = f" of batch #{batch_id}", f"batch:{batch_id}", subject_url("batch", batch_id)
+            recipients = checkers | ({makers[batch_id]} if batch_id in makers else set())
+        named = [
+            f"{change.symbol or change.instruction_id}: {change.to_status}"
+            + (f" ({change.detail})" if change.detail else "")
+            for change in rejected[:NAMED_IN_A_MESSAGE]
+        ]
+        if len(rejected) > NAMED_IN_A_MESSAGE:
+            named.append(f"and {len(rejected) - NAMED_IN_A_MESSAGE} more")
+        event = Event(
+            Kind.REJECTED_LATER,
+            key,
+            f"Clear Street rejected {count}{of} on account {account.number} after "
+            + ("it was sent" if one else "they were sent"),
+            url or "",
+            "\n".join(named),
+        )
+        notify(event, User.objects.filter(pk__in=recipients, is_active=True))
 
 
 def announce_verification(message: str) -> None:

@@ -204,6 +204,9 @@ class Position(models.Model):
                 models.Index(fields=["account", column, "id"], name=f"position_by_{short}")
                 for column, short in SORTED.items()
             ),
+            # The book's first page, every account of the desk by symbol: without it, every row of
+            # every account is sorted to show fifty.
+            models.Index(fields=["symbol", "account", "id"], name="position_by_symbol_across"),
             *(
                 models.Index(
                     F("account"),

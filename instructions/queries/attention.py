@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -20,7 +20,7 @@ from backoffice.roles import AnyUser
 from instructions import calendar
 from instructions.models import Batch, BatchRow, CancelRequest, InstructionStatus, InstructionType
 from instructions.queries.economics import assess
-from positions.models import CloseRequest
+from positions.models import CloseRequest, Position
 from positions.queries import PriceBook, close_attention, closes_needing_attention, price_book
 
 RED, AMBER = "bad", "warn"
@@ -74,11 +74,31 @@ def batch_cutoff(
     return _cutoff(batch, rows, prices)
 
 
+# The position's fields a row's cutoff depends on: its contract, its size, and its underlying's price.
+CUTOFF_POSITION_FIELDS = tuple(
+    f"position__{name}"
+    for name in (
+        "account_id",
+        "instrument_id",
+        "symbol",
+        "quantity",
+        "put_call",
+        "strike",
+        "expiration_date",
+        "underlying_instrument_id",
+        "underlying_root",
+    )
+)
+
+
 def batch_cutoffs(batches: Sequence[Batch]) -> dict[int, datetime]:
     """``batch_cutoff`` of each batch, by its key, in a few queries whatever their number: every row
     at once, and one price book per business date (a price does not depend on the batch asking)."""
     rows: dict[int, list[BatchRow]] = defaultdict(list)
-    for row in BatchRow.objects.filter(batch__in=[b.pk for b in batches]).select_related("position"):
+    batch_rows = BatchRow.objects.filter(batch__in=[b.pk for b in batches]).select_related("position")
+    # Only what a row's cutoff reads (``assess`` and the price book): a queue's rows are many, and
+    # the rest of a row (its drafted snapshot) and of its position would be read for nothing.
+    for row in batch_rows.only("batch_id", "instruction_type", "quantity", *CUTOFF_POSITION_FIELDS):
         rows[row.batch_id].append(row)
     prices = {
         day: price_book(
@@ -113,16 +133,43 @@ def passed_cutoff(
         if rows is not None
         else set(batch.rows.values_list("position__expiration_date", flat=True))
     )
-    firm = calendar.firm_cutoff(batch.business_date)  # a row without a position (or expiry) at the latest
-    floors = [min(calendar.firm_cutoff(day), calendar.contrary_cutoff(day)) if day else firm for day in days]
-    if now <= min(floors, default=firm):
+    if now <= _cutoff_floor(batch, days):
         return None
     cutoff = batch_cutoff(batch, rows, prices)
     return cutoff if now > cutoff else None
 
 
-def _batch_item(batch: Batch, now: datetime, cutoffs: dict[int, datetime] | None) -> AttentionItem | None:
-    """The item a batch is, if any; ``cutoffs`` of its unsent batches ask for the amber warnings."""
+def expiring_cutoffs(batches: Sequence[Batch], now: datetime) -> dict[int, datetime]:
+    """The cutoffs, by batch key, that fall within the expiry warning (from ``now`` to
+    ``EXPIRY_WARNING_MINUTES`` later). A batch whose rows' earliest possible cutoff is later than
+    that is not priced at all: most of the day, none is."""
+    until = now + timedelta(minutes=settings.EXPIRY_WARNING_MINUTES)
+    rows = list(
+        BatchRow.objects.filter(batch__in=[b.pk for b in batches]).values_list("batch_id", "position_id")
+    )
+    # The positions by their keys, not joined: a join reads the book's index from its start to the
+    # highest key the rows name, where this reads only theirs.
+    expiry = dict(
+        Position.objects.filter(pk__in={pk for _, pk in rows if pk}).values_list("pk", "expiration_date")
+    )
+    days: dict[int, set[date | None]] = defaultdict(set)
+    for batch_id, position_id in rows:
+        days[batch_id].add(expiry.get(position_id) if position_id else None)
+    near = [batch for batch in batches if _cutoff_floor(batch, days[batch.pk]) <= until]
+    cutoffs = batch_cutoffs(near) if near else {}
+    return {pk: cutoff for pk, cutoff in cutoffs.items() if now <= cutoff <= until}
+
+
+def _cutoff_floor(batch: Batch, days: Iterable[date | None]) -> datetime:
+    """The earliest cutoff rows expiring on ``days`` can have, whatever their prices (each day's firm
+    or contrary cutoff, the earlier); a row without a position (or expiry) is held to the firm's."""
+    firm = calendar.firm_cutoff(batch.business_date)
+    floors = [min(calendar.firm_cutoff(day), calendar.contrary_cutoff(day)) if day else firm for day in days]
+    return min(floors, default=firm)
+
+
+def _batch_item(batch: Batch, now: datetime, expiring: dict[int, datetime] | None) -> AttentionItem | None:
+    """The item a batch is, if any; ``expiring`` (``expiring_cutoffs``) asks for the amber warnings."""
     rows = list(batch.rows.all())
     keys = frozenset(row.instrument_id for row in rows)
     common = {
@@ -180,20 +227,18 @@ def _batch_item(batch: Batch, now: datetime, cutoffs: dict[int, datetime] | None
             instrument_ids=frozenset(row.instrument_id for row in unknown),
             **{k: v for k, v in common.items() if k != "instrument_ids"},  # type: ignore[arg-type]
         )
-    if cutoffs is not None and batch.status in Batch.UNSENT:
-        cutoff = cutoffs[batch.pk]
-        if now <= cutoff <= now + timedelta(minutes=settings.EXPIRY_WARNING_MINUTES):
-            waiting = "approval" if batch.status != Batch.Status.APPROVED else "sending"
-            return AttentionItem(
-                severity=AMBER,
-                what=f"Batch #{batch.pk} is still {batch.get_status_display().lower()}: it expires at "
-                f"{cutoff:%H:%M} ET unless it is approved and sent.",
-                todo=f"Waiting for {waiting}; a batch not sent by its cutoff never reaches Clear Street.",
-                since=batch.submitted_for_approval_at,
-                deadline=cutoff,
-                can_acknowledge=False,
-                **common,  # type: ignore[arg-type]
-            )
+    if expiring is not None and batch.status in Batch.UNSENT and (cutoff := expiring.get(batch.pk)):
+        waiting = "approval" if batch.status != Batch.Status.APPROVED else "sending"
+        return AttentionItem(
+            severity=AMBER,
+            what=f"Batch #{batch.pk} is still {batch.get_status_display().lower()}: it expires at "
+            f"{cutoff:%H:%M} ET unless it is approved and sent.",
+            todo=f"Waiting for {waiting}; a batch not sent by its cutoff never reaches Clear Street.",
+            since=batch.submitted_for_approval_at,
+            deadline=cutoff,
+            can_acknowledge=False,
+            **common,  # type: ignore[arg-type]
+        )
     return None
 
 
@@ -255,13 +300,22 @@ def attention_items(viewer: AnyUser, *, warnings: bool = True) -> list[Attention
     ``warnings=False`` leaves out the amber ones (batches about to expire), for a count of what
     already went wrong."""
     now = clock.now()
-    batches = list(_waiting_batches(viewer, warnings).select_related("account").prefetch_related("rows"))
-    cutoffs = batch_cutoffs([b for b in batches if b.status in Batch.UNSENT]) if warnings else None
-    items = [item for batch in batches if (item := _batch_item(batch, now, cutoffs)) is not None]
+    items = _batch_items(_waiting_batches(viewer, warnings), now, warnings)
     cancels = _failed_cancels(viewer).select_related("instruction__account")
     items += [_cancel_item(cancel) for cancel in cancels]
     items += [item for close in closes_needing_attention(viewer) if (item := _close_item(close)) is not None]
     return sorted(items, key=lambda item: (item.severity != RED, item.since or now))
+
+
+def batch_attention(viewer: AnyUser, batch_id: int) -> list[AttentionItem]:
+    """What ``attention_items`` says of one batch (its own page), without reckoning every other."""
+    return _batch_items(_waiting_batches(viewer, True).filter(pk=batch_id), clock.now(), True)
+
+
+def _batch_items(batches: QuerySet[Batch], now: datetime, warnings: bool) -> list[AttentionItem]:
+    waiting = list(batches.select_related("account").prefetch_related("rows"))
+    expiring = expiring_cutoffs([b for b in waiting if b.status in Batch.UNSENT], now) if warnings else None
+    return [item for batch in waiting if (item := _batch_item(batch, now, expiring)) is not None]
 
 
 def attention_count(viewer: AnyUser) -> int:

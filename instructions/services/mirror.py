@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from django.db import connection, models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from backoffice.audit.services import audit_context
@@ -24,6 +26,24 @@ from instructions.services.workflows import CANCELS
 from positions.models import Account
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reported:
+    """One change of an instruction's status, as Clear Street reported it."""
+
+    instruction_id: str  # the server's id
+    symbol: str
+    from_status: str  # "" the first time the mirror sees it
+    to_status: str
+    detail: str  # Clear Street's reason, if any
+    batch_id: int | None  # the batch of the row it carries out, if it came from one of ours
+
+
+# Sent once the mirror has written a report with changes of status, inside its transaction
+# (sender: Instruction; account, source ("submit", "sync", "reconcile", "cancel"), changes: a list of
+# ``Reported``). Who must hear of it is the notifications app's concern; a receiver must never raise.
+reported = Signal()
 CANCEL_OUTCOMES = frozenset({InstructionStatus.CANCELLED, InstructionStatus.CANCEL_FAILED})
 
 
@@ -104,11 +124,23 @@ def record_instructions(
             .values_list("pk", "status")
         )
         history: list[tuple[str, str, str, str]] = []  # instruction, from, to, detail
+        changes: list[Reported] = []
         row_updates: dict[int, tuple[str, str]] = {}
         for wire, _row in pairs:  # in the order reported: every change of status is history
             before = previous.get(wire.id, "")
             if before != wire.status:
                 history.append((wire.id, before, wire.status, wire.rejection_reason or ""))
+                row = latest[wire.id][1]
+                changes.append(
+                    Reported(
+                        wire.id,
+                        wire.symbol or (row.symbol if row else ""),
+                        before,
+                        wire.status,
+                        wire.rejection_reason or "",
+                        row.batch_id if row else None,
+                    )
+                )
             previous[wire.id] = wire.status
         for wire, row in latest.values():
             if row is not None and row.status != wire.status:
@@ -146,6 +178,8 @@ def record_instructions(
                 if wire.status in CANCEL_OUTCOMES or wire.status in DECIDED_STATUSES
             }
         )
+        if changes:
+            reported.send(Instruction, account=account, source=source, changes=changes)
     return {pk: wire.status for pk, (wire, _) in latest.items()}
 
 

@@ -68,11 +68,18 @@ def test_an_api_cursor_that_is_not_ours_is_a_400(client, users, cursor):
     assert response.status_code == 400 and response.json()["error"]["fields"][0]["field"] == "cursor"
 
 
-def test_a_book_cursor_with_an_absurd_number_is_a_400(client, users):
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [2, "QUANTITY", False, "1e999999", 1, 1],  # a number no column holds
+        ["QUANTITY", False, "5", 122503, 1],  # the earlier format: its tie was the account's number
+    ],
+)
+def test_a_book_cursor_with_an_absurd_number_or_an_old_format_is_a_400(client, users, raw):
     import base64
 
     client.force_login(users["operations"])
-    token = base64.urlsafe_b64encode(json.dumps(["QUANTITY", False, "1e999999", 1, 1]).encode()).decode()
+    token = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode()
     response = client.get("/api/v1/positions/", {"sort": "QUANTITY", "cursor": token})
     assert response.status_code == 400 and response.json()["error"]["fields"][0]["field"] == "cursor"
 

@@ -132,6 +132,35 @@ def test_a_failed_submission_tells_the_maker_and_the_desks_checkers(desk, users,
     assert not told(users["operations2"], Kind.NOT_DONE), "another maker's batch"
 
 
+def test_a_rejection_found_after_the_answer_tells_the_maker_and_the_desks_checkers(desk, users, sandbox):
+    # Clear Street answers SENT, then rejects the instruction a minute later: only a poll of its list
+    # finds that out, and nothing on the desk moves by itself.
+    sandbox.set_behaviour(
+        accept_delay_seconds=30, outcome="REJECTED", rejection_reason="Position not found at OCC"
+    )
+    batch = submitted(desk, users)
+    services.approve_batch(users["supervisors"], batch.pk)
+    assert services.submit_batch(batch.pk).status == Batch.Status.SUBMITTED
+    assert not Notification.objects.filter(kind=Kind.REJECTED_LATER).exists(), "the answer said SENT"
+
+    sandbox.advance(60)
+    services.sync_instructions(desk)
+    symbol = batch.rows.get().symbol
+    for person in (users["operations"], users["supervisors"], users["supervisors2"]):
+        (row,) = told(person, Kind.REJECTED_LATER)
+        assert row.title == (
+            f"Clear Street rejected 1 instruction of batch #{batch.pk} on account {desk.number} "
+            "after it was sent"
+        )
+        assert row.detail == f"{symbol}: REJECTED (Position not found at OCC)"
+        assert row.url == f"/instructions/batches/{batch.pk}/"
+    assert not told(users["operations2"], Kind.REJECTED_LATER), "another maker's batch"
+
+    # The next poll finds nothing new: nobody is told again.
+    assert services.sync_instructions(desk) == 0
+    assert Notification.objects.filter(kind=Kind.REJECTED_LATER, count=1).count() == 3
+
+
 def test_a_failed_chain_verification_tells_compliance_and_administrators(users):
     now = timezone.now()
     ChainVerification.objects.create(started_at=now, finished_at=now, ok=True)
