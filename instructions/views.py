@@ -368,7 +368,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
     """The checker's queue: pending batches by the cutoff that governs them (soonest first), then
     cancels; ``?part=queue`` is the part the page refreshes."""
     batches = list(queries.pending_batches(request.user))
-    cutoffs = queries.batch_cutoffs(batches)
+    cutoffs = queries.batch_cutoffs(batches, with_rows=True)
     pending = sorted(
         ((batch, cutoffs[batch.pk]) for batch in batches),
         key=lambda pair: (pair[1], pair[0].submitted_for_approval_at or pair[0].created_at),

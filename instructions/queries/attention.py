@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from backoffice import clock
 from backoffice.roles import AnyUser
@@ -75,30 +75,39 @@ def batch_cutoff(
 
 
 # The position's fields a row's cutoff depends on: its contract, its size, and its underlying's price.
-CUTOFF_POSITION_FIELDS = tuple(
-    f"position__{name}"
-    for name in (
-        "account_id",
-        "instrument_id",
-        "symbol",
-        "quantity",
-        "put_call",
-        "strike",
-        "expiration_date",
-        "underlying_instrument_id",
-        "underlying_root",
-    )
+CUTOFF_POSITION_FIELDS = (
+    "account_id",
+    "instrument_id",
+    "symbol",
+    "quantity",
+    "put_call",
+    "strike",
+    "expiration_date",
+    "underlying_instrument_id",
+    "underlying_root",
 )
 
 
-def batch_cutoffs(batches: Sequence[Batch]) -> dict[int, datetime]:
+def batch_cutoffs(batches: Sequence[Batch], *, with_rows: bool = False) -> dict[int, datetime]:
     """``batch_cutoff`` of each batch, by its key, in a few queries whatever their number: every row
-    at once, and one price book per business date (a price does not depend on the batch asking)."""
+    at once, and one price book per business date (a price does not depend on the batch asking).
+    ``with_rows``: the batches came with their rows (``prefetch_related("rows")``), read no more."""
     rows: dict[int, list[BatchRow]] = defaultdict(list)
-    batch_rows = BatchRow.objects.filter(batch__in=[b.pk for b in batches]).select_related("position")
     # Only what a row's cutoff reads (``assess`` and the price book): a queue's rows are many, and
-    # the rest of a row (its drafted snapshot) and of its position would be read for nothing.
-    for row in batch_rows.only("batch_id", "instruction_type", "quantity", *CUTOFF_POSITION_FIELDS):
+    # the rest of a row (its drafted snapshot) and of its position would be read for nothing. The
+    # positions by their keys, not joined (see ``expiring_cutoffs``).
+    if with_rows:
+        batch_rows = [row for b in batches for row in b.rows.all()]
+    else:
+        batch_rows = list(
+            BatchRow.objects.filter(batch__in=[b.pk for b in batches]).only(
+                "batch_id", "instruction_type", "quantity", "position_id"
+            )
+        )
+    prefetch_related_objects(
+        batch_rows, Prefetch("position", queryset=Position.objects.only(*CUTOFF_POSITION_FIELDS))
+    )
+    for row in batch_rows:
         rows[row.batch_id].append(row)
     prices = {
         day: price_book(
@@ -139,14 +148,19 @@ def passed_cutoff(
     return cutoff if now > cutoff else None
 
 
-def expiring_cutoffs(batches: Sequence[Batch], now: datetime) -> dict[int, datetime]:
+def expiring_cutoffs(
+    batches: Sequence[Batch], now: datetime, *, with_rows: bool = False
+) -> dict[int, datetime]:
     """The cutoffs, by batch key, that fall within the expiry warning (from ``now`` to
     ``EXPIRY_WARNING_MINUTES`` later). A batch whose rows' earliest possible cutoff is later than
-    that is not priced at all: most of the day, none is."""
+    that is not priced at all: most of the day, none is. ``with_rows`` as for ``batch_cutoffs``."""
     until = now + timedelta(minutes=settings.EXPIRY_WARNING_MINUTES)
-    rows = list(
-        BatchRow.objects.filter(batch__in=[b.pk for b in batches]).values_list("batch_id", "position_id")
-    )
+    if with_rows:
+        rows = [(b.pk, row.position_id) for b in batches for row in b.rows.all()]
+    else:
+        rows = list(
+            BatchRow.objects.filter(batch__in=[b.pk for b in batches]).values_list("batch_id", "position_id")
+        )
     # The positions by their keys, not joined: a join reads the book's index from its start to the
     # highest key the rows name, where this reads only theirs.
     expiry = dict(
@@ -156,7 +170,7 @@ def expiring_cutoffs(batches: Sequence[Batch], now: datetime) -> dict[int, datet
     for batch_id, position_id in rows:
         days[batch_id].add(expiry.get(position_id) if position_id else None)
     near = [batch for batch in batches if _cutoff_floor(batch, days[batch.pk]) <= until]
-    cutoffs = batch_cutoffs(near) if near else {}
+    cutoffs = batch_cutoffs(near, with_rows=with_rows) if near else {}
     return {pk: cutoff for pk, cutoff in cutoffs.items() if now <= cutoff <= until}
 
 
@@ -314,7 +328,8 @@ def batch_attention(viewer: AnyUser, batch_id: int) -> list[AttentionItem]:
 
 def _batch_items(batches: QuerySet[Batch], now: datetime, warnings: bool) -> list[AttentionItem]:
     waiting = list(batches.select_related("account").prefetch_related("rows"))
-    expiring = expiring_cutoffs([b for b in waiting if b.status in Batch.UNSENT], now) if warnings else None
+    unsent = [b for b in waiting if b.status in Batch.UNSENT]
+    expiring = expiring_cutoffs(unsent, now, with_rows=True) if warnings else None
     return [item for batch in waiting if (item := _batch_item(batch, now, expiring)) is not None]
 
 

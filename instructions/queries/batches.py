@@ -24,12 +24,13 @@ from positions.queries import PriceBook, UnderlyingPrice, price_book
 
 
 def pending_batches(viewer: AnyUser) -> QuerySet[Batch]:
-    """The checker's queue (their desks' batches): oldest submission first."""
+    """The checker's queue (their desks' batches): oldest submission first, with their rows (as the
+    queue lists them and ``attention.batch_cutoffs`` prices them: not their drafted snapshots)."""
     return (
         Batch.objects.visible_to(viewer)
         .filter(status=Batch.Status.PENDING_APPROVAL)
         .select_related("account", "created_by")
-        .prefetch_related("rows")
+        .prefetch_related(Prefetch("rows", queryset=BatchRow.objects.defer("drafted_position")))
         .order_by("submitted_for_approval_at", "id")
     )
 
