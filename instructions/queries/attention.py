@@ -152,24 +152,12 @@ def expiring_cutoffs(
     batches: Sequence[Batch], now: datetime, *, with_rows: bool = False
 ) -> dict[int, datetime]:
     """The cutoffs, by batch key, that fall within the expiry warning (from ``now`` to
-    ``EXPIRY_WARNING_MINUTES`` later). A batch whose rows' earliest possible cutoff is later than
-    that is not priced at all: most of the day, none is. ``with_rows`` as for ``batch_cutoffs``."""
+    ``EXPIRY_WARNING_MINUTES`` later). A batch's rows expire on its business date or later (drafting
+    refuses an expired contract), so none can have a cutoff before the earlier of that day's firm
+    and contrary cutoffs: a batch whose day's is later than the warning reaches is not priced at
+    all, and most of the day none is. ``with_rows`` as for ``batch_cutoffs``."""
     until = now + timedelta(minutes=settings.EXPIRY_WARNING_MINUTES)
-    if with_rows:
-        rows = [(b.pk, row.position_id) for b in batches for row in b.rows.all()]
-    else:
-        rows = list(
-            BatchRow.objects.filter(batch__in=[b.pk for b in batches]).values_list("batch_id", "position_id")
-        )
-    # The positions by their keys, not joined: a join reads the book's index from its start to the
-    # highest key the rows name, where this reads only theirs.
-    expiry = dict(
-        Position.objects.filter(pk__in={pk for _, pk in rows if pk}).values_list("pk", "expiration_date")
-    )
-    days: dict[int, set[date | None]] = defaultdict(set)
-    for batch_id, position_id in rows:
-        days[batch_id].add(expiry.get(position_id) if position_id else None)
-    near = [batch for batch in batches if _cutoff_floor(batch, days[batch.pk]) <= until]
+    near = [batch for batch in batches if _cutoff_floor(batch, [batch.business_date]) <= until]
     cutoffs = batch_cutoffs(near, with_rows=with_rows) if near else {}
     return {pk: cutoff for pk, cutoff in cutoffs.items() if now <= cutoff <= until}
 
@@ -327,7 +315,8 @@ def batch_attention(viewer: AnyUser, batch_id: int) -> list[AttentionItem]:
 
 
 def _batch_items(batches: QuerySet[Batch], now: datetime, warnings: bool) -> list[AttentionItem]:
-    waiting = list(batches.select_related("account").prefetch_related("rows"))
+    rows = BatchRow.objects.defer("drafted_position")  # an item never shows what a row was drafted on
+    waiting = list(batches.select_related("account").prefetch_related(Prefetch("rows", queryset=rows)))
     unsent = [b for b in waiting if b.status in Batch.UNSENT]
     expiring = expiring_cutoffs(unsent, now, with_rows=True) if warnings else None
     return [item for batch in waiting if (item := _batch_item(batch, now, expiring)) is not None]
