@@ -1,4 +1,4 @@
-"""The checks behind /healthz: database, broker, upstream."""
+"""The checks behind /healthz: database, broker, upstream, and the read replica when there is one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from backoffice.clearstreet.health import upstream_reachable
 
@@ -49,8 +49,31 @@ def _upstream() -> tuple[bool, str]:
     return upstream_reachable(settings.CLEAR_STREET_BASE_URL)
 
 
+def _replica() -> tuple[bool, str]:
+    """The replica answers, and replays the primary no later than ``DATABASE_REPLICA_MAX_LAG_SECONDS``:
+    the pages read it, so one that is down or far behind makes this process unready."""
+    with connections[settings.DATABASE_REPLICA_ALIAS].cursor() as cursor:
+        # Lag: how long ago the last transaction it replayed committed on the primary; nothing to
+        # replay while it holds every write (both timestamps are the replica's own).
+        cursor.execute(
+            "SELECT pg_is_in_recovery(), CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
+            "THEN 0 ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
+        )
+        standby, lag = cursor.fetchone()
+    if not standby:
+        return True, "answers (not a standby: nothing to replay)"
+    limit = settings.DATABASE_REPLICA_MAX_LAG_SECONDS
+    if lag is None or lag > limit:
+        shown = "unknown" if lag is None else f"{lag:.1f} s"
+        return False, f"replays the primary {shown} behind (more than {limit} s)"
+    return True, f"replays the primary {lag:.1f} s behind"
+
+
 def run_checks() -> list[Check]:
-    return [_timed("database", _database), _timed("broker", _broker), _timed("upstream", _upstream)]
+    checks = [_timed("database", _database), _timed("broker", _broker), _timed("upstream", _upstream)]
+    if settings.DATABASE_REPLICA_ALIAS:
+        checks.append(_timed("replica", _replica))
+    return checks
 
 
 # How long a page may show the last checks: a dashboard under a desk's load does not open a connection

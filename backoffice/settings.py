@@ -159,6 +159,8 @@ DATABASE_REPLICA_ALIAS = "replica" if DATABASE_REPLICA_URL else ""
 # After a form (any non-GET request), that browser's pages read the primary this long: longer than
 # the replica's usual lag, so a page shows what the person just did.
 DATABASE_REPLICA_PIN_SECONDS = env_int("DATABASE_REPLICA_PIN_SECONDS", 10)
+# A replica further behind than this is reported unready by /readyz (and red on /healthz).
+DATABASE_REPLICA_MAX_LAG_SECONDS = env_int("DATABASE_REPLICA_MAX_LAG_SECONDS", 30)
 if DATABASE_REPLICA_URL:
     DATABASES[DATABASE_REPLICA_ALIAS] = {
         **dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60)),

@@ -160,3 +160,34 @@ def test_settings_switch_the_replica_on_only_when_its_url_is_set(replica_url):
         }
     else:
         assert seen == {"aliases": ["audit", "default"], "routers": [], "host": None, "middleware": False}
+
+
+def test_readiness_asks_the_replica_and_a_replica_that_does_not_answer_makes_the_web_unready(
+    replica, users, sandbox, settings
+):
+    settings.CLEAR_STREET_BASE_URL = sandbox.base_url
+    every = {"database": True, "broker": True, "upstream": True}
+    ready = Client().get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {**every, "replica": True}
+    health = signed_in(users["admins"]).get("/healthz").json()["checks"]["replica"]
+    assert health["ok"] and health["detail"] == "answers (not a standby: nothing to replay)"
+
+    # The replica's server stops answering: the pages would fail on it, so the process is not ready.
+    connection = connections[replica]
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT="9")  # nothing listens on port 9
+    try:
+        unready = Client().get("/readyz")
+        assert unready.status_code == 503
+        assert unready.json() == {"status": "unavailable", "checks": {**every, "replica": False}}
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+
+
+def test_without_a_replica_readiness_does_not_name_one(sandbox, settings):
+    settings.CLEAR_STREET_BASE_URL = sandbox.base_url
+    ready = Client().get("/readyz")
+    assert ready.status_code == 200 and "replica" not in ready.json()["checks"], ready.json()
