@@ -315,7 +315,16 @@ def batch_attention(viewer: AnyUser, batch_id: int) -> list[AttentionItem]:
 
 
 def _batch_items(batches: QuerySet[Batch], now: datetime, warnings: bool) -> list[AttentionItem]:
-    rows = BatchRow.objects.defer("drafted_position")  # an item never shows what a row was drafted on
+    # What an item and a cutoff read of a row: not what it was drafted on, nor its override's words.
+    rows = BatchRow.objects.only(
+        "batch_id",
+        "instrument_id",
+        "instruction_type",
+        "quantity",
+        "position_id",
+        "status",
+        "rejection_reason",
+    )
     waiting = list(batches.select_related("account").prefetch_related(Prefetch("rows", queryset=rows)))
     unsent = [b for b in waiting if b.status in Batch.UNSENT]
     expiring = expiring_cutoffs(unsent, now, with_rows=True) if warnings else None

@@ -204,6 +204,9 @@ def test_the_cutoffs_of_a_queue_are_priced_in_one_go_and_match_each_batchs_own(c
     few = queue_queries()
     one_by_one = {b.pk: instruction_queries.batch_cutoff(b) for b in batches}
     assert instruction_queries.batch_cutoffs(batches) == one_by_one
+    # The queue prices the rows it already holds: the same cutoffs.
+    queue = list(instruction_queries.pending_batches(checker))
+    assert instruction_queries.batch_cutoffs(queue, with_rows=True) == one_by_one
     assert len(set(one_by_one.values())) > 1, "the batches have different cutoffs"
     batches += [batch_with_rows(account, maker, S.PENDING_APPROVAL, 3, on=options) for _ in range(5)]
     assert queue_queries() == few
