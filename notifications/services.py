@@ -186,7 +186,7 @@ def announce_rejected_later(account: Account, source: str, changes: Iterable[Rep
         one = len(rejected) == 1
         count = f"{len(rejected)} instruction{'' if one else 's'}"
         if batch_id is None:
-            of, key, url = "", f"account:{account.pk}", subject_url("account", account.pk)
+            of, key, url = "", f"account:{account.pk}", subject_url("account", account.number)
             desk = queries.people_holding([roles.DRAFT_REQUESTS, roles.APPROVE_REQUESTS], account.number)
             recipients = {person.pk for person in desk}
         else:
@@ -246,7 +246,7 @@ def watch() -> int:
             Kind.BOOK,
             f"stale:{account.pk}:{as_of.isoformat() if as_of else ''}",
             f"The book of account {account.number} is stale",
-            subject_url("account", account.pk) or "",
+            subject_url("account", account.number) or "",
             f"Its snapshot is of {timezone.localtime(as_of):%Y-%m-%d %H:%M %Z}." if as_of else "",
         )
         told += len(notify(event, queries.people_holding(desk, account.number), once=True))
@@ -256,7 +256,7 @@ def watch() -> int:
             Kind.BOOK,
             f"sync-failing:{account.pk}:{last_success}",
             f"The last {times} syncs of account {account.number} failed",
-            subject_url("account", account.pk) or "",
+            subject_url("account", account.number) or "",
             "The book shown is the last snapshot that arrived whole.",
         )
         told += len(notify(event, queries.people_holding(desk, account.number), once=True))

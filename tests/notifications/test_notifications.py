@@ -209,7 +209,13 @@ def test_a_stale_book_and_a_sync_that_keeps_failing_are_told_once(desk, users, s
         f"The book of account {desk.number} is stale",
         f"The last 2 syncs of account {desk.number} failed",
     ]
-    assert all(row.url == f"/positions/accounts/{desk.pk}/" for row in told(users["operations"], Kind.BOOK))
+    # The link opens the account's page (it is addressed by its number, not by our key).
+    assert all(
+        row.url == f"/positions/accounts/{desk.number}/" for row in told(users["operations"], Kind.BOOK)
+    )
+    client = Client()
+    client.force_login(users["operations"])
+    assert client.get(told(users["operations"], Kind.BOOK)[0].url).status_code == 200
     assert not told(users["compliance"], Kind.BOOK)
 
 
