@@ -68,6 +68,12 @@ DECIDED_STATUSES = frozenset(
     {InstructionStatus.ACCEPTED, InstructionStatus.REJECTED, InstructionStatus.ENGINE_REJECTED}
 )
 REJECTED_STATUSES = frozenset({InstructionStatus.REJECTED, InstructionStatus.ENGINE_REJECTED})
+# The rows of a settled batch a person must see to: Clear Street rejected them (in its answer, or
+# later, as a poll of its list finds), or their answer could not be read and its list does not show
+# them. Such a batch stays on the attention list until acknowledged, whatever its own status.
+ROWS_NEEDING_ATTENTION = Q(status__in=REJECTED_STATUSES) | Q(
+    status=InstructionStatus.UNKNOWN, instruction__isnull=True
+)
 
 
 class Batch(Acknowledgeable):

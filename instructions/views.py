@@ -105,7 +105,7 @@ def _redraft_rows(maker: AnyUser, batch_pk: int | None) -> list[dict[str, object
             "quantity": row.quantity,
             "override_reason": row.override_reason,
         }
-        for row in batch.rows.filter(instruction__isnull=True, position__isnull=False)
+        for row in queries.rows_to_redraft(batch)
     ]
 
 
@@ -285,7 +285,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_maker": is_maker,
         "past_cutoff": now > review.cutoff,
         "can_retry": batch.status == Batch.Status.FAILED and not is_maker and now <= review.cutoff,
-        "can_redraft": is_maker and (batch.status in Batch.NEEDS_ATTENTION) and not batch.is_acknowledged,
+        "can_redraft": is_maker and queries.may_redraft(batch),
         "live_url": f"{reverse('instructions:batch_detail', args=[pk])}?part=live",
     }
     template = "instructions/_batch_live.html" if request.GET.get("part") == "live" else None

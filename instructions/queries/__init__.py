@@ -35,10 +35,12 @@ from instructions.queries.batches import (
     held_contracts,
     maker_price_book,
     maker_summary,
+    may_redraft,
     pending_batches,
     pending_cancels,
     position_changes,
     position_snapshot,
+    rows_to_redraft,
 )
 from instructions.queries.economics import (
     Assessment,
@@ -114,6 +116,7 @@ __all__ = [
     "instructions_on",
     "maker_price_book",
     "maker_summary",
+    "may_redraft",
     "open_cancel",
     "passed_cutoff",
     "pending_batches",
@@ -123,6 +126,7 @@ __all__ = [
     "possible_types",
     "request_ids_on",
     "review",
+    "rows_to_redraft",
     "timeline",
     "waiting_batches",
     "worksheet",

@@ -18,7 +18,15 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, pre
 from backoffice import clock
 from backoffice.roles import AnyUser
 from instructions import calendar
-from instructions.models import Batch, BatchRow, CancelRequest, InstructionStatus, InstructionType
+from instructions.models import (
+    REJECTED_STATUSES,
+    ROWS_NEEDING_ATTENTION,
+    Batch,
+    BatchRow,
+    CancelRequest,
+    InstructionStatus,
+    InstructionType,
+)
 from instructions.queries.economics import assess
 from positions.models import CloseRequest, Position
 from positions.queries import PriceBook, close_attention, closes_needing_attention, price_book
@@ -185,9 +193,7 @@ def _batch_item(batch: Batch, now: datetime, expiring: dict[int, datetime] | Non
         ),
     }
     unknown = [row for row in rows if row.status == InstructionStatus.UNKNOWN]
-    rejected = [
-        row for row in rows if row.status in {InstructionStatus.REJECTED, InstructionStatus.ENGINE_REJECTED}
-    ]
+    rejected = [row for row in rows if row.status in REJECTED_STATUSES]
     if batch.status == Batch.Status.FAILED:
         return AttentionItem(
             severity=RED,
@@ -207,7 +213,7 @@ def _batch_item(batch: Batch, now: datetime, expiring: dict[int, datetime] | Non
             since=batch.submitted_for_approval_at,
             **common,  # type: ignore[arg-type]
         )
-    if batch.status in {Batch.Status.REJECTED_UPSTREAM, Batch.Status.PARTIALLY_REJECTED}:
+    if rejected and batch.status not in Batch.OPEN:  # in its answer, or later (a poll found it)
         reasons = "; ".join(sorted({row.rejection_reason for row in rejected if row.rejection_reason})[:3])
         return AttentionItem(
             severity=RED,
@@ -284,8 +290,8 @@ def _close_item(close: CloseRequest) -> AttentionItem | None:
 
 def _waiting_batches(viewer: AnyUser, warnings: bool) -> QuerySet[Batch]:
     """The batches ``attention_items`` turns into items; without ``warnings`` each one is an item."""
-    unknown_rows = BatchRow.objects.filter(batch=OuterRef("pk"), status=InstructionStatus.UNKNOWN)
-    waiting = Q(status__in=Batch.NEEDS_ATTENTION) | Q(~Q(status__in=Batch.OPEN), Exists(unknown_rows))
+    rows = BatchRow.objects.filter(ROWS_NEEDING_ATTENTION, batch=OuterRef("pk"))
+    waiting = Q(status__in=Batch.NEEDS_ATTENTION) | Q(~Q(status__in=Batch.OPEN), Exists(rows))
     if warnings:
         waiting |= Q(status__in=Batch.UNSENT, business_date__gte=clock.business_date())
     return Batch.objects.visible_to(viewer).filter(waiting, acknowledged_at=None)

@@ -12,6 +12,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from backoffice.roles import AnyUser
 from instructions.models import (
     CLAIMING_STATUSES,
+    REJECTED_STATUSES,
     Batch,
     BatchRow,
     CancelRequest,
@@ -21,6 +22,23 @@ from instructions.models import (
 )
 from positions.models import Position
 from positions.queries import PriceBook, UnderlyingPrice, price_book
+
+
+def rows_to_redraft(batch: Batch) -> QuerySet[BatchRow]:
+    """The rows of a batch that did not go, as its maker may draft them again: never answered, or
+    rejected by Clear Street (in its answer, or later), whose position is still in the book."""
+    did_not_go = Q(instruction__isnull=True) | Q(status__in=REJECTED_STATUSES)
+    return batch.rows.filter(did_not_go, position__isnull=False)
+
+
+def may_redraft(batch: Batch) -> bool:
+    """Whether the batch is one whose rows may be redrafted (its maker's choice, until acknowledged):
+    it failed or expired, or Clear Street rejected rows of it, then or later."""
+    if batch.is_acknowledged:
+        return False
+    if batch.status in Batch.NEEDS_ATTENTION:
+        return True
+    return batch.status not in Batch.OPEN and batch.rows.filter(status__in=REJECTED_STATUSES).exists()
 
 
 def pending_batches(viewer: AnyUser) -> QuerySet[Batch]:

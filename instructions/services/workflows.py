@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from backoffice.workflow import Workflow
-from instructions.models import Batch, CancelRequest, InstructionStatus
+from instructions.models import ROWS_NEEDING_ATTENTION, Batch, CancelRequest
 
 
 def batch_snapshot(batch: Batch) -> dict[str, Any]:
@@ -46,10 +46,7 @@ BATCHES = Workflow[Batch](
     sending=Batch.Status.SUBMITTING,
     needs_attention=lambda batch: (
         batch.status in Batch.NEEDS_ATTENTION
-        or (
-            batch.status not in Batch.OPEN
-            and batch.rows.filter(status=InstructionStatus.UNKNOWN, instruction__isnull=True).exists()
-        )
+        or (batch.status not in Batch.OPEN and batch.rows.filter(ROWS_NEEDING_ATTENTION).exists())
     ),
     maker_field="created_by",
     # The maker and checker: a submission attributes its calls to them.
