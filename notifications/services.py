@@ -193,7 +193,7 @@ def announce_rejected_later(account: Account, source: str, changes: Iterable[Rep
             of, key, url = f" of batch #{batch_id}", f"batch:{batch_id}", subject_url("batch", batch_id)
             recipients = checkers | ({makers[batch_id]} if batch_id in makers else set())
         named = [
-            f"{change.symbol or change.instruction_id}: {change.to_status}"
+            f"{change.symbol or change.id}: {change.to_status}"
             + (f" ({change.detail})" if change.detail else "")
             for change in rejected[:NAMED_IN_A_MESSAGE]
         ]

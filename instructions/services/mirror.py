@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 class Reported:
     """One change of an instruction's status, as Clear Street reported it."""
 
-    instruction_id: str  # the server's id
+    id: str  # Clear Street's id of the instruction (not our ``instruction_id``, the idempotency key)
     symbol: str
     from_status: str  # "" the first time the mirror sees it
     to_status: str
